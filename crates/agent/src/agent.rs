@@ -1,0 +1,667 @@
+//! `serf agent`: flags, start-up, the banner, start-up join, signals.
+
+use crate::config::{self, Config};
+use crate::logging;
+use crate::rpc::server::{self, Ctl};
+use base64::Engine as _;
+use serf_core::SerfConfig;
+use serf_membership::Config as MlConfig;
+use serf_runtime::{Agent, Options};
+use serf_wire::{Key, Keyring};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+
+const DEFAULT_PORT: u16 = 7946;
+/// Go's `gracefulTimeout`.
+const GRACEFUL_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Parses `addr[:port]` / `[v6]:port`.
+pub fn parse_addr(s: &str, default_port: u16) -> Option<SocketAddr> {
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Some(sa);
+    }
+    if let Ok(ip) = s
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
+        return Some(SocketAddr::new(ip, default_port));
+    }
+    None
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".to_string())
+}
+
+/// Go's base64 error text.
+pub fn decode_key(s: &str) -> Result<Vec<u8>, String> {
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(|e| match e {
+            base64::DecodeError::InvalidByte(i, _) => {
+                format!("illegal base64 data at input byte {i}")
+            }
+            base64::DecodeError::InvalidLength(n) => {
+                format!("illegal base64 data at input byte {n}")
+            }
+            base64::DecodeError::InvalidLastSymbol(i, _) => {
+                format!("illegal base64 data at input byte {i}")
+            }
+            base64::DecodeError::InvalidPadding => {
+                format!("illegal base64 data at input byte {}", s.len())
+            }
+        })
+}
+
+struct Settings {
+    cfg: Config,
+    opts: Options,
+    rpc_addr: SocketAddr,
+    joins: Vec<String>,
+    replay: bool,
+    profile: String,
+    level: tracing::Level,
+    advertise_shown: Option<SocketAddr>,
+    encrypt_key: Option<Vec<u8>>,
+}
+
+/// Validation done before "Starting Serf agent..." (Go's `readConfig`).
+fn settings(args: &[String]) -> Result<Settings, (String, bool)> {
+    let cfg = config::load(args)?;
+    let fail = |m: String| (m, false);
+    crate::handlers::parse_event_scripts(&cfg.event_handlers).map_err(fail)?;
+    if cfg
+        .retry_interval
+        .is_some_and(|d| d < Duration::from_secs(1))
+    {
+        println!("==> Warning: 'RetryInterval' is too low. Setting to 1s");
+    }
+    if cfg
+        .broadcast_timeout
+        .is_some_and(|d| d < Duration::from_secs(1))
+    {
+        println!("==> Warning: 'BroadcastTimeout' is too low. Setting to 1s");
+    }
+    if cfg.rejoin_after_leave && cfg.snapshot_path.is_none() {
+        println!("==> Warning: 'RejoinAfterLeave' enabled without snapshot file");
+    }
+    let level_s = cfg.log_level.clone().unwrap_or_else(|| "INFO".to_string());
+    let level = logging::parse_level(&level_s).ok_or_else(|| {
+        fail(format!(
+            "Invalid log level: {}. Valid log levels are: [TRACE DEBUG INFO WARN ERR]",
+            level_s.to_ascii_uppercase()
+        ))
+    })?;
+    let profile = cfg.profile.clone().unwrap_or_else(|| "lan".to_string());
+    let bind_s = cfg.bind.clone().unwrap_or_else(|| "0.0.0.0".to_string());
+    let bind = parse_addr(&bind_s, DEFAULT_PORT)
+        .ok_or_else(|| fail(format!("Invalid bind address: {bind_s}")))?;
+    let bind = match &cfg.interface {
+        None => bind,
+        Some(iface) => interface_bind(iface, bind).map_err(fail)?,
+    };
+    let advertise = match &cfg.advertise {
+        Some(a) => Some(
+            parse_addr(a, DEFAULT_PORT)
+                .ok_or_else(|| fail(format!("Invalid advertise address: {a}")))?,
+        ),
+        None => None,
+    };
+    let node = cfg.node_name.clone().unwrap_or_else(hostname);
+    let mut ml = MlConfig::profile(&profile, node, IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)
+        .ok_or_else(|| fail(format!("Unknown profile: {profile}")))?;
+    if let Some(a) = advertise {
+        ml.addr = a.ip();
+        ml.port = a.port();
+    } else if !bind.ip().is_unspecified() {
+        ml.addr = bind.ip();
+        ml.port = bind.port();
+    }
+    ml.enable_compression = cfg.enable_compression.unwrap_or(true);
+    let encrypt_key = match &cfg.encrypt_key {
+        Some(k) => Some(decode_key(k).map_err(|e| fail(format!("Invalid encryption key: {e}")))?),
+        None => None,
+    };
+    let mut serf = SerfConfig::default();
+    if let Some(pr) = cfg.protocol {
+        serf.protocol = u8::try_from(pr).unwrap_or(u8::MAX);
+    }
+    serf.tags = cfg.tags.clone();
+    if let Some(role) = &cfg.role {
+        println!("Deprecation warning: 'Role' has been replaced with 'Tags'");
+        serf.tags.retain(|(k, _)| k != "role");
+        serf.tags.push(("role".to_string(), role.clone()));
+    }
+    let limit = |v: Option<i64>, d: usize| {
+        v.and_then(|x| usize::try_from(x).ok())
+            .filter(|x| *x > 0)
+            .unwrap_or(d)
+    };
+    serf.query_size_limit = limit(cfg.query_size_limit, 1024);
+    serf.query_response_size_limit = limit(cfg.query_response_size_limit, 1024);
+    serf.user_event_size_limit = limit(cfg.user_event_size_limit, 512);
+    if serf.user_event_size_limit > serf_core::USER_EVENT_SIZE_HARD_LIMIT {
+        return Err(fail(format!(
+            "user event size limit exceeds limit of {} bytes",
+            serf_core::USER_EVENT_SIZE_HARD_LIMIT
+        )));
+    }
+    if let Some(d) = cfg.reconnect_interval {
+        serf.reconnect_interval = d;
+    }
+    if let Some(d) = cfg.reconnect_timeout {
+        serf.reconnect_timeout = d;
+    }
+    if let Some(d) = cfg.tombstone_timeout {
+        serf.tombstone_timeout = d;
+    }
+    serf.enable_name_conflict_resolution = !cfg.disable_name_resolution;
+    let rpc_s = cfg
+        .rpc_addr
+        .clone()
+        .unwrap_or_else(|| "127.0.0.1:7373".to_string());
+    let rpc_addr =
+        parse_addr(&rpc_s, 7373).ok_or_else(|| fail(format!("Invalid RPC address: {rpc_s}")))?;
+    Ok(Settings {
+        opts: Options {
+            bind,
+            memberlist: ml,
+            serf,
+            snapshot_path: cfg.snapshot_path.as_ref().map(std::path::PathBuf::from),
+            rejoin_after_leave: cfg.rejoin_after_leave,
+            keyring_file: cfg.keyring_file.as_ref().map(std::path::PathBuf::from),
+            tags_file: cfg.tags_file.as_ref().map(std::path::PathBuf::from),
+            broadcast_timeout: cfg
+                .broadcast_timeout
+                .map_or(serf_runtime::BROADCAST_TIMEOUT, |d| {
+                    d.max(Duration::from_secs(1))
+                }),
+        },
+        rpc_addr,
+        joins: cfg.start_join.clone(),
+        replay: cfg.replay_on_join,
+        profile,
+        level,
+        advertise_shown: advertise,
+        encrypt_key,
+        cfg,
+    })
+}
+
+/// `-iface`: with an unspecified bind IP, bind the interface's first non-link-local
+/// address; otherwise the bind IP must belong to the interface (Go's rules).
+fn interface_bind(iface: &str, bind: SocketAddr) -> Result<SocketAddr, String> {
+    let addrs: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .map_err(|e| format!("Invalid network interface: {e}"))?
+        .into_iter()
+        .filter(|i| i.name == iface)
+        .map(|i| i.ip())
+        .collect();
+    if addrs.is_empty() {
+        return Err(
+            "Invalid network interface: route ip+net: no such network interface".to_string(),
+        );
+    }
+    if bind.ip().is_unspecified() {
+        let link_local = |ip: &IpAddr| match ip {
+            IpAddr::V4(v4) => v4.is_link_local(),
+            IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+        };
+        let ip = addrs.iter().find(|ip| !link_local(ip)).ok_or_else(|| {
+            format!("Invalid network interface: interface {iface} has no usable address")
+        })?;
+        return Ok(SocketAddr::new(*ip, bind.port()));
+    }
+    if addrs.contains(&bind.ip()) {
+        Ok(bind)
+    } else {
+        Err(format!(
+            "Invalid network interface: interface {iface} has no address {}",
+            bind.ip()
+        ))
+    }
+}
+
+/// Reads a tags file (JSON object of strings).
+fn read_tags_file(path: &str) -> Result<Vec<(String, String)>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("Failed to read tags file: {e}")),
+    };
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("Failed to decode tags file: {e}"))?;
+    let obj = v
+        .as_object()
+        .ok_or("Failed to decode tags file: not an object")?;
+    Ok(obj
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+        .collect())
+}
+
+/// Reads a keyring file (JSON array of base64 keys, primary first).
+fn read_keyring_file(path: &str) -> Result<Keyring, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("stat {path}: no such file or directory"),
+        _ => format!("Failed to read keyring file: {e}"),
+    })?;
+    let keys: Vec<String> =
+        serde_json::from_str(&text).map_err(|e| format!("Failed to decode keyring file: {e}"))?;
+    let mut ring: Option<Keyring> = None;
+    for k in keys {
+        let bytes =
+            decode_key(&k).map_err(|e| format!("Failed to decode key from keyring file: {e}"))?;
+        let key = Key::new(&bytes).map_err(|e| e.to_string())?;
+        match &mut ring {
+            None => ring = Some(Keyring::new(key, vec![])),
+            Some(r) => r.add(key),
+        }
+    }
+    ring.ok_or_else(|| "Keyring file contains no keys".to_string())
+}
+
+/// Set-up done after "Starting Serf agent..." (Go's `setupAgent`).
+fn setup(s: &mut Settings) -> Result<(), String> {
+    if let Some(path) = &s.cfg.keyring_file {
+        if s.encrypt_key.is_some() {
+            return Err("Encryption key not allowed while using a keyring".to_string());
+        }
+        s.opts.memberlist.keyring = read_keyring_file(path)?;
+    } else if let Some(k) = &s.encrypt_key {
+        let key = Key::new(k).map_err(|_| {
+            "Failed to start the Serf agent: Error creating Serf: Failed to create memberlist: key size must be 16, 24 or 32 bytes"
+                .to_string()
+        })?;
+        s.opts.memberlist.keyring = Keyring::new(key, vec![]);
+    }
+    if let Some(path) = &s.cfg.tags_file {
+        if !s.cfg.tags.is_empty() {
+            return Err("Tags config not allowed while using tag files".to_string());
+        }
+        s.opts.serf.tags = read_tags_file(path)?;
+    }
+    Ok(())
+}
+
+/// Runs the agent; returns the exit code.
+pub async fn run(args: &[String]) -> i32 {
+    let s = match settings(args) {
+        Ok(s) => s,
+        Err((e, usage)) => {
+            if usage {
+                eprintln!("{e}");
+                println!("==> {}", crate::cli::help::AGENT_HELP);
+            } else {
+                println!("==> {e}");
+            }
+            return 1;
+        }
+    };
+    println!("==> Starting Serf agent...");
+    let mut s = s;
+    if let Err(e) = setup(&mut s) {
+        if e.starts_with("Failed to start") {
+            println!("==> {e}");
+        } else {
+            println!("==> Failed to setup the Serf agent: {e}");
+        }
+        return 1;
+    }
+    let encrypted = !s.opts.memberlist.keyring.is_empty();
+    let compression = s.opts.memberlist.enable_compression;
+    let node = s.opts.memberlist.name.clone();
+    let agent = match Agent::start(s.opts).await {
+        Ok(a) => a,
+        Err(e) => {
+            println!("==> Failed to start the Serf agent: Error creating Serf: {e}");
+            return 1;
+        }
+    };
+    if let Some(cluster) = s.cfg.discover.as_deref() {
+        if let Err(e) = crate::discover::start(
+            &agent,
+            cluster,
+            s.cfg.interface.as_deref(),
+            s.cfg.replay_on_join,
+        ) {
+            println!("==> Error starting mDNS listener: {e}");
+            agent.shutdown();
+            return 1;
+        }
+    }
+    println!("==> Starting Serf agent RPC...");
+    let listener = match tokio::net::TcpListener::bind(s.rpc_addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            println!(
+                "==> Error starting RPC listener: listen tcp {}: bind: {}",
+                s.rpc_addr,
+                io_text(&e)
+            );
+            return 1;
+        }
+    };
+    let events = agent.take_startup_subscriber();
+    let scripts = match crate::handlers::parse_event_scripts(&s.cfg.event_handlers) {
+        Ok(v) => v,
+        Err(e) => {
+            println!("==> {e}");
+            return 1;
+        }
+    };
+    let handlers = Arc::new(crate::handlers::Handlers::new(scripts, Default::default()));
+    let (coalesced_tx, mut coalesced_out) = mpsc::channel(1024);
+    tokio::spawn(crate::coalesce::run(
+        events,
+        Default::default(),
+        coalesced_tx,
+    ));
+    // One coalescer feeds both the handlers and the RPC event streams, as in Go.
+    let (streams_tx, _) = tokio::sync::broadcast::channel(server::STREAM_BUFFER);
+    let (handlers_tx, coalesced_rx) = mpsc::channel(1024);
+    {
+        let streams_tx = streams_tx.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = coalesced_out.recv().await {
+                if let Some(text) = received_event_text(&ev) {
+                    tracing::info!("Received event: {text}");
+                }
+                let _ = streams_tx.send(ev.clone());
+                if handlers_tx.send(ev).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    {
+        let info = agent.clone();
+        let resp = agent.clone();
+        let respond: crate::handlers::Respond = Arc::new(move |lt, id, p| resp.respond(lt, id, p));
+        tokio::spawn(crate::handlers::run(
+            coalesced_rx,
+            handlers.clone(),
+            move || (info.name(), info.tags()),
+            respond,
+        ));
+    }
+    let (leave_tx, mut leave_rx) = mpsc::channel(1);
+    let ctl = Ctl {
+        agent: agent.clone(),
+        auth: s.cfg.rpc_auth.clone().unwrap_or_default(),
+        leave: leave_tx,
+        events: streams_tx,
+        handlers: handlers.clone(),
+    };
+    tokio::spawn(server::serve(listener, ctl));
+    println!("==> Serf agent running!");
+    println!("{:>31}: '{}'", "Node name", node);
+    println!("{:>31}: '{}'", "Bind addr", agent.local_addr());
+    if let Some(a) = s.advertise_shown {
+        println!("    Advertise addr: '{a}'");
+    }
+    println!("{:>31}: '{}'", "RPC addr", s.rpc_addr);
+    println!("{:>31}: {}", "Encrypted", encrypted);
+    println!("{:>31}: {}", "Snapshot", s.cfg.snapshot_path.is_some());
+    println!("{:>31}: {}", "Profile", s.profile);
+    println!("{:>31}: {}", "Message Compression Enabled", compression);
+    if let Some(cluster) = &s.cfg.discover {
+        println!("{:>31}: {}", "mDNS cluster", cluster);
+    }
+    if !s.joins.is_empty() {
+        println!("==> Joining cluster...(replay: {})", s.replay);
+        match agent.join(&s.joins, s.replay).await {
+            Ok(n) => println!("    Join completed. Synced with {n} initial agents"),
+            Err((_, e)) => {
+                println!("==> {e}");
+                agent.shutdown();
+                return 1;
+            }
+        }
+    }
+    println!();
+    println!("==> Log data will now stream in as it occurs:");
+    println!();
+    let syslog = if s.cfg.enable_syslog {
+        let fac = s.cfg.syslog_facility.as_deref().unwrap_or("LOCAL0");
+        let Some(code) = logging::syslog_facility(fac) else {
+            println!("==> Syslog setup failed: invalid syslog facility: {fac}");
+            agent.shutdown();
+            return 1;
+        };
+        match logging::SyslogLayer::connect(code) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                println!("==> Syslog setup failed: {e}");
+                agent.shutdown();
+                return 1;
+            }
+        }
+    } else {
+        None
+    };
+    let level = logging::init(s.level, syslog);
+    tracing::info!("Serf agent starting");
+    let (retry_fail_tx, mut retry_fail_rx) = mpsc::channel::<()>(1);
+    if !s.cfg.retry_join.is_empty() {
+        let interval = s
+            .cfg
+            .retry_interval
+            .unwrap_or(Duration::from_secs(30))
+            .max(Duration::from_secs(1));
+        let max = s.cfg.retry_max_attempts.unwrap_or(0);
+        tokio::spawn(retry_join(
+            agent.clone(),
+            s.cfg.retry_join.clone(),
+            s.cfg.replay_on_join,
+            interval,
+            max,
+            retry_fail_tx,
+        ));
+    }
+    let reload = Reload {
+        args: args.to_vec(),
+        handlers,
+        level,
+        agent: agent.clone(),
+    };
+    wait_for_exit(
+        &agent,
+        &mut leave_rx,
+        s.cfg.leave_on_terminate,
+        s.cfg.skip_leave_on_interrupt,
+        &reload,
+        &mut retry_fail_rx,
+    )
+    .await
+}
+
+/// What SIGHUP reloads: handlers, log level, tags.
+struct Reload {
+    args: Vec<String>,
+    handlers: Arc<crate::handlers::Handlers>,
+    level: Option<logging::LevelHandle>,
+    agent: Agent,
+}
+
+impl Reload {
+    fn run(&self) {
+        let cfg = match config::load(&self.args) {
+            Ok(c) => c,
+            Err((e, _)) => {
+                tracing::error!("Failed to reload configs: {e}");
+                return;
+            }
+        };
+        match crate::handlers::parse_event_scripts(&cfg.event_handlers) {
+            Ok(v) => self.handlers.replace(v),
+            Err(e) => tracing::error!("Failed to reload event handlers, keeping the old ones: {e}"),
+        }
+        if let Some(l) = cfg.log_level.as_deref() {
+            match (logging::parse_level(l), &self.level) {
+                (Some(level), Some(h)) => h(level),
+                (None, _) => tracing::error!("Invalid log level: {}", l.to_ascii_uppercase()),
+                _ => {}
+            }
+        }
+        // Go replaces the tags with the reloaded config's, which wipes them when a tags file
+        // is used; we re-read the tags file instead.
+        let tags = match &cfg.tags_file {
+            Some(path) => match read_tags_file(path) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::error!("Failed to reload tags file: {e}");
+                    return;
+                }
+            },
+            None => {
+                let mut t = cfg.tags.clone();
+                if let Some(role) = &cfg.role {
+                    t.retain(|(k, _)| k != "role");
+                    t.push(("role".to_string(), role.clone()));
+                }
+                t
+            }
+        };
+        if tags != self.agent.tags() {
+            if let Err(e) = self.agent.set_tags(tags) {
+                tracing::error!("Failed to update tags: {e}");
+            }
+        }
+    }
+}
+
+/// Go's `Event.String()` for the agent's "Received event" log line.
+fn received_event_text(ev: &crate::coalesce::CoalescedEvent) -> Option<String> {
+    use crate::coalesce::CoalescedEvent;
+    match ev {
+        CoalescedEvent::Members { kind, .. } => Some(kind.as_str().to_string()),
+        CoalescedEvent::Other(serf_core::Event::User { name, .. }) => {
+            Some(format!("user-event: {name}"))
+        }
+        CoalescedEvent::Other(serf_core::Event::Query { name, .. }) => {
+            Some(format!("query: {name}"))
+        }
+        CoalescedEvent::Other(_) => None,
+    }
+}
+
+/// Go's `retryJoin`: try every address each round (names are resolved again each time)
+/// until one works; give up after `max` failed rounds (0 = never).
+async fn retry_join(
+    agent: Agent,
+    addrs: Vec<String>,
+    replay: bool,
+    interval: Duration,
+    max: i64,
+    fail: mpsc::Sender<()>,
+) {
+    let mut attempt = 0i64;
+    loop {
+        tracing::info!("Joining cluster...(replay: {replay})");
+        match agent.join(&addrs, replay).await {
+            Ok(n) => {
+                tracing::info!("Join completed. Synced with {n} initial agents");
+                return;
+            }
+            Err((_, e)) => {
+                attempt += 1;
+                if max > 0 && attempt > max {
+                    let _ = fail.send(()).await;
+                    return;
+                }
+                tracing::warn!("Join failed: {}, retrying in {interval:?}", e.trim_end());
+                tokio::time::sleep(interval).await;
+            }
+        }
+    }
+}
+
+fn io_text(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => "address already in use".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+async fn graceful_leave(agent: &Agent) -> i32 {
+    println!("==> Gracefully shutting down agent...");
+    match tokio::time::timeout(GRACEFUL_TIMEOUT + Duration::from_secs(2), agent.leave()).await {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) => {
+            println!("==> Error: {e}");
+            1
+        }
+        Err(_) => 1,
+    }
+}
+
+async fn wait_for_exit(
+    agent: &Agent,
+    leave_rx: &mut mpsc::Receiver<()>,
+    leave_on_terminate: bool,
+    skip_leave_on_interrupt: bool,
+    reload: &Reload,
+    retry_fail_rx: &mut mpsc::Receiver<()>,
+) -> i32 {
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        println!("==> Failed to install signal handlers");
+        return 1;
+    };
+    loop {
+        tokio::select! {
+            _ = int.recv() => {
+                println!("==> Caught signal: interrupt");
+                if skip_leave_on_interrupt {
+                    agent.shutdown();
+                    return 1;
+                }
+                return tokio::select! {
+                    code = graceful_leave(agent) => code,
+                    _ = int.recv() => 1,
+                    _ = term.recv() => 1,
+                };
+            }
+            _ = term.recv() => {
+                println!("==> Caught signal: terminated");
+                if leave_on_terminate {
+                    return tokio::select! {
+                        code = graceful_leave(agent) => code,
+                        _ = int.recv() => 1,
+                        _ = term.recv() => 1,
+                    };
+                }
+                agent.shutdown();
+                return 1;
+            }
+            _ = hup.recv() => {
+                println!("==> Caught signal: hangup");
+                println!("==> Reloading configuration...");
+                reload.run();
+            }
+            _ = leave_rx.recv() => {
+                return graceful_leave(agent).await;
+            }
+            _ = retry_fail_rx.recv() => {
+                tracing::error!("maximum retry join attempts made, exiting");
+                agent.shutdown();
+                return 1;
+            }
+            _ = agent.stopped() => {
+                tracing::warn!("Serf shutdown detected, quitting");
+                return 0;
+            }
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! `serf query` and `serf reachability`.
+
+use super::gofmt::{json_str_map, json_string};
+use super::help::{QUERY_HELP, REACHABILITY_HELP};
+use super::{connect, out, out_bytes, parse_flags, unmarshal_tags, with_rpc, Interrupt};
+use crate::flags::{FlagSet, Kind};
+use crate::rpc::client::{decode_query_record, Client, QueryRequest};
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+/// What the query stream delivered next (Go's `ackCh`/`respCh` reads).
+enum QueryEvent {
+    Ack(String),
+    Response(String, Vec<u8>),
+    /// `done`, the connection went away, or an undecodable record: the channels closed.
+    End,
+}
+
+/// Reads the next ack or response of the query registered under `seq`.
+async fn next_query_event(c: &mut Client, seq: u64) -> QueryEvent {
+    loop {
+        let (s, body) = match c.next_record().await {
+            Ok(r) => r,
+            Err(_) => return QueryEvent::End,
+        };
+        if s != seq {
+            continue;
+        }
+        let Ok(rec) = decode_query_record(&body) else {
+            c.deregister(seq);
+            return QueryEvent::End;
+        };
+        match rec.kind.as_str() {
+            // Go's CLI stops at an empty name: it cannot tell it from a closed channel.
+            "ack" if rec.from.is_empty() => return QueryEvent::End,
+            "ack" => return QueryEvent::Ack(rec.from),
+            "response" if rec.from.is_empty() => return QueryEvent::End,
+            "response" => return QueryEvent::Response(rec.from, rec.payload),
+            "done" => {
+                c.deregister(seq);
+                return QueryEvent::End;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The output of the JSON format (`jsonQueryRespFormat`).
+fn query_json(acks: &[String], responses: &[(Vec<u8>, Vec<u8>)]) -> String {
+    let acks = if acks.is_empty() {
+        "null".to_string()
+    } else {
+        let items: Vec<String> = acks
+            .iter()
+            .map(|a| format!("    {}", json_string(a.as_bytes())))
+            .collect();
+        format!("[\n{}\n  ]", items.join(",\n"))
+    };
+    format!(
+        "{{\n  \"Acks\": {acks},\n  \"Responses\": {}\n}}",
+        json_str_map(responses, 1)
+    )
+}
+
+/// `serf query [options] name [payload]`.
+pub async fn query(args: &[String]) -> i32 {
+    let mut interrupt = Interrupt::new();
+    let fs = with_rpc(
+        FlagSet::new()
+            .add("node", Kind::Multi)
+            .add("tag", Kind::Multi)
+            .add("timeout", Kind::Duration)
+            .add("no-ack", Kind::Bool)
+            .add("format", Kind::Value)
+            .add("relay-factor", Kind::Int),
+    );
+    let Some(p) = parse_flags(fs, args, QUERY_HELP) else {
+        return 1;
+    };
+    let filter_tags = match unmarshal_tags(&p.all("tag")) {
+        Ok(t) => t,
+        Err(e) => {
+            out(&format!("Error: {e}"));
+            return 1;
+        }
+    };
+    if p.args.is_empty() {
+        out("A query name must be specified.");
+        out("");
+        out(QUERY_HELP);
+        return 1;
+    }
+    if p.args.len() > 2 {
+        out("Too many command line arguments. Only a name and payload must be specified.");
+        out("");
+        out(QUERY_HELP);
+        return 1;
+    }
+    let relay_factor = p.int("relay-factor");
+    let Ok(relay_factor) = u8::try_from(relay_factor) else {
+        out("Relay factor must be between 0 and 255");
+        return 1;
+    };
+    let no_ack = p.bool("no-ack");
+    let name = p.args[0].clone();
+    let payload = p.args.get(1).map(|s| s.as_bytes().to_vec());
+    let nodes = p.all("node");
+    let Some(mut c) = connect(&p).await else {
+        return 1;
+    };
+    let json = match p.get("format").unwrap_or("text") {
+        "text" => false,
+        "json" => true,
+        other => {
+            out(&format!("Invalid format: {other}"));
+            c.close().await;
+            return 1;
+        }
+    };
+    let req = QueryRequest {
+        filter_nodes: (!nodes.is_empty()).then_some(nodes),
+        filter_tags: Some(filter_tags),
+        name: name.clone(),
+        payload,
+        relay_factor,
+        request_ack: !no_ack,
+        timeout_nanos: p.duration_nanos("timeout"),
+    };
+    let seq = match c.query(&req).await {
+        Ok(s) => s,
+        Err(e) => {
+            out(&format!("Error sending query: {e}"));
+            c.close().await;
+            return 1;
+        }
+    };
+    if !json {
+        out(&format!("Query '{name}' dispatched"));
+    }
+    let mut acks: Vec<String> = Vec::new();
+    let mut responses: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    loop {
+        let ev = tokio::select! {
+            ev = next_query_event(&mut c, seq) => ev,
+            () = interrupt.recv() => {
+                c.close().await;
+                return 1;
+            }
+        };
+        match ev {
+            QueryEvent::End => break,
+            QueryEvent::Ack(from) => {
+                if !json {
+                    out(&format!("Ack from '{from}'"));
+                }
+                acks.push(from);
+            }
+            QueryEvent::Response(from, mut payload) => {
+                if !json {
+                    if payload.last() == Some(&b'\n') {
+                        payload.pop();
+                    }
+                    let mut line = format!("Response from '{from}': ").into_bytes();
+                    line.extend_from_slice(&payload);
+                    out_bytes(&line);
+                }
+                responses.push((from.into_bytes(), payload));
+            }
+        }
+    }
+    c.close().await;
+    if json {
+        out(&query_json(&acks, &responses));
+    } else {
+        if !no_ack {
+            out(&format!("Total Acks: {}", acks.len()));
+        }
+        out(&format!("Total Responses: {}", responses.len()));
+    }
+    0
+}
+
+const TOO_MANY_ACKS: &str =
+    "This could mean Serf is detecting false-failures due to a misconfiguration or network issue.";
+const TOO_FEW_ACKS: &str =
+    "This could mean Serf gossip packets are being lost due to a misconfiguration or network issue.";
+const DUPLICATE_RESPONSES: &str =
+    "Duplicate responses means there is a misconfiguration. Verify that node names are unique.";
+const TROUBLESHOOTING: &str = "
+Troubleshooting tips:
+* Ensure that the bind addr:port is accessible by all other nodes
+* If an advertise address is set, ensure it routes to the bind address
+* Check that no nodes are behind a NAT
+* If nodes are behind firewalls or iptables, check that Serf traffic is permitted (UDP and TCP)
+* Verify networking equipment is functional";
+
+/// `serf reachability [-verbose]`.
+pub async fn reachability(args: &[String]) -> i32 {
+    let mut interrupt = Interrupt::new();
+    let fs = with_rpc(FlagSet::new().add("verbose", Kind::Bool));
+    let Some(p) = parse_flags(fs, args, REACHABILITY_HELP) else {
+        return 1;
+    };
+    let verbose = p.bool("verbose");
+    let Some(mut c) = connect(&p).await else {
+        return 1;
+    };
+    let members = match c.members().await {
+        Ok(m) => m,
+        Err(e) => {
+            out(&format!("Error getting members: {e}"));
+            c.close().await;
+            return 1;
+        }
+    };
+    let live: BTreeSet<String> = members
+        .iter()
+        .filter(|m| m.status == "alive")
+        .map(|m| m.name.clone())
+        .collect();
+    out(&format!(
+        "Total members: {}, live members: {}",
+        members.len(),
+        live.len()
+    ));
+    let req = QueryRequest {
+        request_ack: true,
+        name: "_serf_ping".to_string(),
+        ..QueryRequest::default()
+    };
+    let seq = match c.query(&req).await {
+        Ok(s) => s,
+        Err(e) => {
+            out(&format!("Error sending query: {e}"));
+            c.close().await;
+            return 1;
+        }
+    };
+    out("Starting reachability test...");
+    let start = Instant::now();
+    let mut last = Instant::now();
+    let mut dups = false;
+    let mut num_acks = 0usize;
+    let mut acks_from: BTreeSet<String> = BTreeSet::new();
+    loop {
+        let ev = tokio::select! {
+            ev = next_query_event(&mut c, seq) => ev,
+            () = interrupt.recv() => {
+                out("Test interrupted");
+                c.close().await;
+                return 1;
+            }
+        };
+        match ev {
+            QueryEvent::End => break,
+            QueryEvent::Ack(a) => {
+                if verbose {
+                    out(&format!("\tAck from '{a}'"));
+                }
+                num_acks += 1;
+                if !acks_from.insert(a.clone()) {
+                    dups = true;
+                    out(&format!("Duplicate response from '{a}'"));
+                }
+                last = Instant::now();
+            }
+            // Reachability registers no response channel: Go drops them.
+            QueryEvent::Response(..) => {}
+        }
+    }
+    c.close().await;
+    if verbose {
+        let total = start.elapsed().as_secs_f64();
+        let to_last = last.saturating_duration_since(start).as_secs_f64();
+        out(&format!(
+            "Query time: {total:.2} sec, time to last response: {to_last:.2} sec"
+        ));
+    }
+    let mut exit = 0;
+    if dups {
+        out(DUPLICATE_RESPONSES);
+        exit = 1;
+    }
+    let n = live.len();
+    if num_acks == n {
+        out("Successfully contacted all live nodes");
+    } else if num_acks > n {
+        out("Received more acks than live nodes! Acks from non-live nodes:");
+        for m in acks_from.iter().filter(|m| !live.contains(*m)) {
+            out(&format!("\t{m}"));
+        }
+        out(TOO_MANY_ACKS);
+        out(TROUBLESHOOTING);
+        return 1;
+    } else {
+        out("Received less acks than live nodes! Missing acks from:");
+        for m in live.iter().filter(|m| !acks_from.contains(*m)) {
+            out(&format!("\t{m}"));
+        }
+        out(TOO_FEW_ACKS);
+        out(TROUBLESHOOTING);
+        return 1;
+    }
+    exit
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_like_go() {
+        assert_eq!(
+            query_json(
+                &["alpha".into(), "beta".into()],
+                &[
+                    (b"beta".to_vec(), b"resp-from-beta".to_vec()),
+                    (b"alpha".to_vec(), b"resp-from-alpha".to_vec())
+                ]
+            ),
+            "{\n  \"Acks\": [\n    \"alpha\",\n    \"beta\"\n  ],\n  \"Responses\": {\n    \"alpha\": \"resp-from-alpha\",\n    \"beta\": \"resp-from-beta\"\n  }\n}"
+        );
+        assert_eq!(
+            query_json(&[], &[]),
+            "{\n  \"Acks\": null,\n  \"Responses\": {}\n}"
+        );
+    }
+}

@@ -1,0 +1,342 @@
+//! Go `log`-style output: `YYYY/MM/DD HH:MM:SS [LEVEL] component: message`.
+
+use std::fmt::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// Parses a Go log level (case-insensitive).
+pub fn parse_level(s: &str) -> Option<Level> {
+    match s.to_ascii_uppercase().as_str() {
+        "TRACE" => Some(Level::TRACE),
+        "DEBUG" => Some(Level::DEBUG),
+        "INFO" => Some(Level::INFO),
+        "WARN" => Some(Level::WARN),
+        "ERR" | "ERROR" => Some(Level::ERROR),
+        _ => None,
+    }
+}
+
+/// `YYYY/MM/DD HH:MM:SS` in UTC.
+pub fn timestamp() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}/{m:02}/{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+fn component(target: &str) -> &str {
+    if target.starts_with("serf_membership") || target.starts_with("serf_runtime") {
+        "memberlist"
+    } else if target.starts_with("serf_core") {
+        "serf"
+    } else if target == "serf::agent" {
+        "agent"
+    } else if target.starts_with("serf::rpc") || target.starts_with("serf_agent::rpc") {
+        "agent.ipc"
+    } else if target == "agent.mdns" {
+        "agent.mdns"
+    } else {
+        "agent"
+    }
+}
+
+/// The level tag Go prints.
+pub fn level_tag(l: Level) -> &'static str {
+    match l {
+        Level::TRACE => "TRACE",
+        Level::DEBUG => "DEBUG",
+        Level::INFO => "INFO",
+        Level::WARN => "WARN",
+        Level::ERROR => "ERR",
+    }
+}
+
+struct Fields {
+    message: String,
+    rest: String,
+}
+
+impl Visit for Fields {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.message, "{value:?}");
+        } else {
+            let _ = write!(self.rest, " {}={value:?}", field.name());
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else {
+            let _ = write!(self.rest, " {}={value}", field.name());
+        }
+    }
+}
+
+/// `[LEVEL] component: message key=value...` for an event.
+fn event_text(event: &Event<'_>) -> String {
+    let meta = event.metadata();
+    let mut f = Fields {
+        message: String::new(),
+        rest: String::new(),
+    };
+    event.record(&mut f);
+    format!(
+        "[{}] {}: {}{}",
+        level_tag(*meta.level()),
+        component(meta.target()),
+        f.message,
+        f.rest
+    )
+}
+
+/// The event formatter.
+#[derive(Debug, Clone, Copy)]
+pub struct GoFormat;
+
+impl<S, N> FormatEvent<S, N> for GoFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        writeln!(w, "    {} {}", timestamp(), event_text(event))
+    }
+}
+
+/// The last log lines and a live feed of new ones, for `monitor` (all levels, whatever
+/// the console level is).
+#[derive(Debug)]
+pub struct LogSink {
+    ring: std::sync::Mutex<std::collections::VecDeque<(Level, String)>>,
+    live: tokio::sync::broadcast::Sender<(Level, String)>,
+}
+
+/// Lines kept for `monitor` (Go keeps 512).
+pub const LOG_RING: usize = 512;
+
+static SINK: std::sync::OnceLock<LogSink> = std::sync::OnceLock::new();
+
+/// The process-wide sink.
+pub fn sink() -> &'static LogSink {
+    SINK.get_or_init(|| LogSink {
+        ring: std::sync::Mutex::new(std::collections::VecDeque::with_capacity(LOG_RING)),
+        live: tokio::sync::broadcast::channel(LOG_RING).0,
+    })
+}
+
+impl LogSink {
+    fn push(&self, level: Level, line: String) {
+        let mut ring = match self.ring.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if ring.len() == LOG_RING {
+            ring.pop_front();
+        }
+        ring.push_back((level, line.clone()));
+        drop(ring);
+        let _ = self.live.send((level, line));
+    }
+
+    /// The kept lines at `level` or more severe, then a receiver for new ones.
+    pub fn subscribe(
+        &self,
+        level: Level,
+    ) -> (
+        Vec<String>,
+        tokio::sync::broadcast::Receiver<(Level, String)>,
+    ) {
+        let ring = match self.ring.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let rx = self.live.subscribe();
+        (
+            ring.iter()
+                .filter(|(l, _)| *l <= level)
+                .map(|(_, s)| s.clone())
+                .collect(),
+            rx,
+        )
+    }
+}
+
+/// Syslog facility numbers by Go's names.
+pub fn syslog_facility(name: &str) -> Option<u8> {
+    Some(match name.to_ascii_uppercase().as_str() {
+        "KERN" => 0,
+        "USER" => 1,
+        "MAIL" => 2,
+        "DAEMON" => 3,
+        "AUTH" => 4,
+        "SYSLOG" => 5,
+        "LPR" => 6,
+        "NEWS" => 7,
+        "UUCP" => 8,
+        "CRON" => 9,
+        "AUTHPRIV" => 10,
+        "FTP" => 11,
+        "LOCAL0" => 16,
+        "LOCAL1" => 17,
+        "LOCAL2" => 18,
+        "LOCAL3" => 19,
+        "LOCAL4" => 20,
+        "LOCAL5" => 21,
+        "LOCAL6" => 22,
+        "LOCAL7" => 23,
+        _ => return None,
+    })
+}
+
+/// Sends log lines to the local syslog daemon (`/dev/log`), tag `serf`.
+pub struct SyslogLayer {
+    sock: std::os::unix::net::UnixDatagram,
+    facility: u8,
+}
+
+impl SyslogLayer {
+    /// Connects to `/dev/log`.
+    pub fn connect(facility: u8) -> Result<Self, String> {
+        Self::connect_to(std::path::Path::new("/dev/log"), facility)
+    }
+
+    /// Connects to a syslog datagram socket.
+    pub fn connect_to(path: &std::path::Path, facility: u8) -> Result<Self, String> {
+        let sock = std::os::unix::net::UnixDatagram::unbound().map_err(|e| e.to_string())?;
+        sock.connect(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(SyslogLayer { sock, facility })
+    }
+}
+
+impl<S: Subscriber> tracing_subscriber::Layer<S> for SyslogLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
+        // TRACE->debug, DEBUG->info, INFO->notice, WARN->warning, ERR->err (as Go's agent).
+        let severity = match *event.metadata().level() {
+            Level::TRACE => 7,
+            Level::DEBUG => 6,
+            Level::INFO => 5,
+            Level::WARN => 4,
+            Level::ERROR => 3,
+        };
+        let msg = format!(
+            "<{}>serf: {}",
+            u16::from(self.facility) * 8 + severity,
+            event_text(event)
+        );
+        let _ = self.sock.send(msg.as_bytes());
+    }
+}
+
+/// A layer that copies every event into the [`LogSink`].
+struct SinkLayer;
+
+impl<S: Subscriber> tracing_subscriber::Layer<S> for SinkLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
+        sink().push(
+            *event.metadata().level(),
+            format!("{} {}", timestamp(), event_text(event)),
+        );
+    }
+}
+
+/// Changes the console log level of the installed logger.
+pub type LevelHandle = Box<dyn Fn(Level) + Send + Sync>;
+
+/// Installs the global logger: the console at `level` (the handle changes it later, on
+/// SIGHUP), and the monitor sink at DEBUG.
+pub fn init(level: Level, syslog: Option<SyslogLayer>) -> Option<LevelHandle> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer as _;
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(
+        tracing_subscriber::filter::LevelFilter::from_level(level),
+    );
+    let fmt = tracing_subscriber::fmt::layer()
+        .event_format(GoFormat)
+        .with_writer(std::io::stdout);
+    tracing_subscriber::registry()
+        .with(SinkLayer.with_filter(tracing_subscriber::filter::LevelFilter::DEBUG))
+        .with(fmt.with_filter(filter))
+        .with(
+            syslog
+                .map(|l| l.with_filter(tracing_subscriber::filter::LevelFilter::from_level(level))),
+        )
+        .try_init()
+        .ok()?;
+    Some(Box::new(move |l: Level| {
+        let _ = handle.modify(|f| *f = tracing_subscriber::filter::LevelFilter::from_level(l));
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    #[test]
+    fn syslog_lines_carry_go_priorities() {
+        let dir = std::env::temp_dir().join(format!("serf-syslog-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("log.sock");
+        let _ = std::fs::remove_file(&path);
+        let server = std::os::unix::net::UnixDatagram::bind(&path).expect("bind");
+        let layer = SyslogLayer::connect_to(&path, syslog_facility("local0").expect("facility"))
+            .expect("connect");
+        let sub = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(sub, || {
+            tracing::warn!("disk is {} full", 99);
+            tracing::info!("hello");
+        });
+        let mut buf = [0u8; 512];
+        let n = server.recv(&mut buf).expect("recv");
+        assert_eq!(
+            std::str::from_utf8(&buf[..n]).expect("utf8"),
+            "<132>serf: [WARN] agent: disk is 99 full"
+        );
+        let n = server.recv(&mut buf).expect("recv");
+        assert_eq!(
+            std::str::from_utf8(&buf[..n]).expect("utf8"),
+            "<133>serf: [INFO] agent: hello"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn levels_and_timestamps() {
+        assert_eq!(parse_level("err"), Some(Level::ERROR));
+        assert_eq!(parse_level("bogus"), None);
+        let t = timestamp();
+        assert_eq!(t.len(), 19);
+        assert_eq!(&t[4..5], "/");
+    }
+}

@@ -1,0 +1,497 @@
+//! The Serf layer, sans-IO: tags in node metadata, Lamport clocks, join/leave intents, the
+//! member state machine, user events and the push/pull state (SERF-PROTOCOL.md).
+//!
+//! [`Serf`] owns a [`serf_membership::Memberlist`] whose delegate is the Serf state, and is
+//! driven exactly like it: feed packets, stream messages and time; drain transmits and
+//! [`Event`]s.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod clock;
+pub mod coordinate;
+pub mod query;
+pub mod state;
+
+pub use clock::LamportClock;
+pub use query::{KeyOpKind, KeyResponse, QueryParams};
+pub use state::{Event, Member, MemberStatus, SerfConfig, SerfState, USER_EVENT_SIZE_HARD_LIMIT};
+
+use serf_membership::{Config, Memberlist, Transmit};
+use serf_wire::serf::{serf_type, JoinIntent, LeaveIntent, SerfMessage};
+use serf_wire::stream::StreamMsg;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Serf protocol versions understood.
+pub const PROTOCOL_MIN: u8 = 2;
+/// Serf protocol versions understood.
+pub const PROTOCOL_MAX: u8 = 5;
+
+/// Broadcast notification token of our leave intent.
+const LEAVE_INTENT_TOKEN: u64 = 1;
+
+/// A Serf node: memberlist plus the Serf state machine.
+#[derive(Debug)]
+pub struct Serf {
+    ml: Memberlist<SerfState>,
+    keyring_version: u64,
+    /// A running `_serf_conflict` vote: (ltime, id, responses, matching).
+    conflict: Option<(u64, u32, usize, usize)>,
+    shutdown: bool,
+}
+
+impl Serf {
+    /// Starts a node. `ml_cfg.delegate_protocol_version` is set from `cfg.protocol`.
+    pub fn new(
+        mut ml_cfg: Config,
+        cfg: SerfConfig,
+        seed: u64,
+        now: Duration,
+    ) -> Result<Self, String> {
+        if cfg.protocol < PROTOCOL_MIN {
+            return Err(format!(
+                "Protocol version '{}' too low. Must be in range: [{PROTOCOL_MIN}, {PROTOCOL_MAX}]",
+                cfg.protocol
+            ));
+        }
+        if cfg.protocol > PROTOCOL_MAX {
+            return Err(format!(
+                "Protocol version '{}' too high. Must be in range: [{PROTOCOL_MIN}, {PROTOCOL_MAX}]",
+                cfg.protocol
+            ));
+        }
+        serf_wire::serf::encode_tags(&cfg.tags)?;
+        ml_cfg.delegate_protocol_min = PROTOCOL_MIN;
+        ml_cfg.delegate_protocol_max = PROTOCOL_MAX;
+        ml_cfg.delegate_protocol_version = cfg.protocol;
+        let mut state = SerfState::new(ml_cfg.name.clone(), cfg, ml_cfg.retransmit_mult);
+        state.advertise = SocketAddr::new(ml_cfg.addr, ml_cfg.port);
+        state.rng = serf_membership::Rng::new(seed ^ 0x5e4f_5e4f);
+        state.now = now;
+        state.next_reap = now + state.cfg.reap_interval;
+        state.next_reconnect = now + state.cfg.reconnect_interval;
+        let ml = Memberlist::new(ml_cfg, state, seed, now);
+        Ok(Serf {
+            ml,
+            keyring_version: 0,
+            conflict: None,
+            shutdown: false,
+        })
+    }
+
+    /// The memberlist core.
+    pub fn memberlist(&self) -> &Memberlist<SerfState> {
+        &self.ml
+    }
+
+    /// The memberlist core, mutably.
+    pub fn memberlist_mut(&mut self) -> &mut Memberlist<SerfState> {
+        &mut self.ml
+    }
+
+    /// Serf state (members, clocks).
+    pub fn state(&self) -> &SerfState {
+        self.ml.delegate()
+    }
+
+    /// Local node name.
+    pub fn name(&self) -> &str {
+        &self.ml.config().name
+    }
+
+    /// Every member Serf knows (alive, leaving, left, failed).
+    pub fn members(&self) -> Vec<Member> {
+        self.state().members().cloned().collect()
+    }
+
+    /// Next event for the application.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        loop {
+            let ev = self.ml.delegate_mut().events.pop_front()?;
+            if !self.conflict_vote(&ev) {
+                return Some(ev);
+            }
+        }
+    }
+
+    /// Whether Serf decided to stop (it lost a name-conflict vote).
+    pub fn should_shutdown(&self) -> bool {
+        self.shutdown
+    }
+
+    /// Consumes the results of our `_serf_conflict` query. Returns true if `ev` belonged to it.
+    fn conflict_vote(&mut self, ev: &Event) -> bool {
+        let Some((lt, qid, mut responses, mut matching)) = self.conflict else {
+            return false;
+        };
+        match ev {
+            Event::QueryAck { ltime, id, .. } if (*ltime, *id) == (lt, qid) => true,
+            Event::QueryResponse {
+                ltime, id, payload, ..
+            } if (*ltime, *id) == (lt, qid) => {
+                if let Some(member) = query::decode_conflict_member(payload) {
+                    responses += 1;
+                    let me = self.ml.config();
+                    if member.is_some_and(|(ip, port)| ip == me.addr && port == me.port) {
+                        matching += 1;
+                    }
+                }
+                self.conflict = Some((lt, qid, responses, matching));
+                true
+            }
+            Event::QueryDone { ltime, id } if (*ltime, *id) == (lt, qid) => {
+                self.conflict = None;
+                let majority = responses / 2 + 1;
+                if matching < majority {
+                    tracing::error!(
+                        "minority in name conflict resolution, quitting [{matching} / {responses}]"
+                    );
+                    self.shutdown = true;
+                } else {
+                    tracing::info!(
+                        "majority in name conflict resolution [{matching} / {responses}]"
+                    );
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn start_conflict_vote(&mut self, now: Duration) {
+        if !std::mem::take(&mut self.ml.delegate_mut().conflict_pending) || self.conflict.is_some()
+        {
+            return;
+        }
+        let name = self.name().to_string();
+        match self.query(
+            now,
+            "_serf_conflict",
+            name.as_bytes(),
+            &QueryParams::default(),
+        ) {
+            Ok((ltime, id, _)) => self.conflict = Some((ltime, id, 0, 0)),
+            Err(e) => tracing::error!("failed to start name resolution query: {e}"),
+        }
+    }
+
+    /// Next transmit.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.flush_direct();
+        self.ml.poll_transmit()
+    }
+
+    fn flush_direct(&mut self) {
+        for op in self.ml.delegate_mut().take_key_ops() {
+            self.apply_key_op(op);
+        }
+        while let Some((to, msg)) = self.ml.delegate_mut().direct.pop_front() {
+            self.ml.send_user_packet(to, &msg);
+        }
+    }
+
+    /// Bumped whenever the keyring changes (so drivers can refresh copies and files).
+    pub fn keyring_version(&self) -> u64 {
+        self.keyring_version
+    }
+
+    /// The keyring (empty: encryption off).
+    pub fn keyring(&self) -> &serf_wire::Keyring {
+        &self.ml.config().keyring
+    }
+
+    fn apply_key_op(&mut self, op: query::KeyOp) {
+        use base64::Engine;
+        let b64 = |k: &[u8]| base64::engine::general_purpose::STANDARD.encode(k);
+        let mut resp = KeyResponse::default();
+        let enabled = !self.ml.config().keyring.is_empty();
+        if op.decode_failed {
+            // Go answers Result: false with an empty message.
+        } else if !enabled {
+            resp.message = if op.kind == KeyOpKind::List {
+                "Keyring is empty (encryption not enabled)".to_string()
+            } else {
+                "No keyring to modify (encryption not enabled)".to_string()
+            };
+        } else {
+            let kr = self.ml.keyring_mut();
+            let r = match op.kind {
+                KeyOpKind::Install => serf_wire::Key::new(&op.key).map(|k| kr.add(k)),
+                KeyOpKind::Use => kr.use_key(&op.key),
+                KeyOpKind::Remove => kr.remove(&op.key),
+                KeyOpKind::List => Ok(()),
+            };
+            match r {
+                Ok(()) => {
+                    resp.result = true;
+                    if op.kind == KeyOpKind::List {
+                        let kr = &self.ml.config().keyring;
+                        resp.keys = kr.keys().iter().map(|k| b64(k.as_bytes())).collect();
+                        resp.primary_key =
+                            kr.primary().map(|k| b64(k.as_bytes())).unwrap_or_default();
+                    } else {
+                        self.keyring_version += 1;
+                    }
+                }
+                Err(e) => resp.message = e.to_string(),
+            }
+        }
+        let mut payload = resp.encode();
+        let limit = self.state().cfg.query_response_size_limit;
+        if op.kind == KeyOpKind::List && payload.len() + 64 > limit && !resp.keys.is_empty() {
+            let total = resp.keys.len();
+            let mut n = (limit / 25).min(total);
+            loop {
+                let mut r = resp.clone();
+                r.keys.truncate(n);
+                r.message =
+                    format!("truncated key list response, showing first {n} of {total} keys");
+                payload = r.encode();
+                if payload.len() + 64 <= limit || n == 0 {
+                    break;
+                }
+                n -= 1;
+            }
+        }
+        if let Err(e) = self.ml.delegate_mut().respond(op.ltime, op.id, payload) {
+            tracing::warn!("failed to respond to key query: {e}");
+        }
+    }
+
+    /// Issues a query. Results arrive as [`Event::QueryAck`], [`Event::QueryResponse`] and
+    /// finally [`Event::QueryDone`]. Returns `(ltime, id, deadline)`.
+    pub fn query(
+        &mut self,
+        now: Duration,
+        name: &str,
+        payload: &[u8],
+        params: &QueryParams,
+    ) -> Result<(u64, u32, Duration), String> {
+        let timeout = if params.timeout.is_zero() {
+            let gi = self.ml.config().gossip_interval;
+            self.state().default_query_timeout(gi, self.ml.num_alive())
+        } else {
+            params.timeout
+        };
+        self.ml.delegate_mut().now = now;
+        self.ml
+            .delegate_mut()
+            .start_query(now, name, payload, params, timeout)
+    }
+
+    /// Answers a query delivered as [`Event::Query`].
+    pub fn respond(
+        &mut self,
+        now: Duration,
+        ltime: u64,
+        id: u32,
+        payload: Vec<u8>,
+    ) -> Result<(), String> {
+        self.ml.delegate_mut().now = now;
+        self.ml.delegate_mut().respond(ltime, id, payload)
+    }
+
+    /// Starts a key operation across the cluster (the internal query); answers arrive as
+    /// query events with [`KeyResponse`] payloads. Returns `(ltime, id, deadline)` and the
+    /// number of nodes expected to answer.
+    pub fn key_query(
+        &mut self,
+        now: Duration,
+        kind: KeyOpKind,
+        key: &[u8],
+    ) -> Result<((u64, u32, Duration), usize), String> {
+        let expected = self.ml.num_alive();
+        let params = QueryParams::default();
+        let r = self.query(now, kind.query_name(), &query::key_request(key), &params)?;
+        Ok((r, expected))
+    }
+
+    /// Next deadline.
+    pub fn poll_timeout(&self) -> Duration {
+        let st = self.state();
+        let mut t = self
+            .ml
+            .poll_timeout()
+            .min(st.next_reap)
+            .min(st.next_reconnect);
+        if let Some(q) = st.next_query_deadline() {
+            t = t.min(q);
+        }
+        t
+    }
+
+    /// Runs timers.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        self.ml.handle_timeout(now);
+        self.ml.delegate_mut().handle_timeout(now);
+        self.start_conflict_vote(now);
+        if now >= self.state().next_reconnect {
+            let iv = self.state().cfg.reconnect_interval;
+            self.ml.delegate_mut().next_reconnect = now + iv;
+            self.reconnect();
+        }
+    }
+
+    /// Serf's reconnect: with probability failed/alive, push/pull-join one random failed
+    /// member.
+    fn reconnect(&mut self) {
+        let st = self.ml.delegate_mut();
+        let mut failed: Vec<(String, SocketAddr)> = st
+            .members
+            .values()
+            .filter(|m| m.status == MemberStatus::Failed)
+            .map(|m| (m.name.clone(), SocketAddr::new(m.addr, m.port)))
+            .collect();
+        if failed.is_empty() {
+            return;
+        }
+        failed.sort();
+        let others = st
+            .members
+            .len()
+            .saturating_sub(failed.len())
+            .saturating_sub(
+                st.members
+                    .values()
+                    .filter(|m| m.status == MemberStatus::Left)
+                    .count(),
+            );
+        let alive = others.max(1) as f64;
+        let prob = failed.len() as f64 / alive;
+        if st.rng.unit() > prob {
+            tracing::debug!("forgoing reconnect for random throttling");
+            return;
+        }
+        let i = st.rng.below(failed.len());
+        let (name, addr) = failed.swap_remove(i);
+        tracing::info!("attempting reconnect to {name} {addr}");
+        self.ml.push_pull_to(addr, true);
+    }
+
+    /// A datagram arrived.
+    pub fn handle_packet(&mut self, now: Duration, from: SocketAddr, data: &[u8]) {
+        self.ml.handle_packet(now, from, data);
+        self.start_conflict_vote(now);
+    }
+
+    /// A stream request arrived; returns the framed reply.
+    pub fn handle_stream(
+        &mut self,
+        now: Duration,
+        from: SocketAddr,
+        msg: StreamMsg,
+    ) -> Option<Vec<u8>> {
+        self.ml.handle_stream(now, from, msg)
+    }
+
+    /// Starts a join: the framed push/pull to send to each seed. `replay` = also deliver
+    /// user events older than the join.
+    pub fn join_request(&mut self, replay: bool) -> Vec<u8> {
+        self.ml.delegate_mut().event_join_ignore = !replay;
+        self.ml.push_pull_request(true)
+    }
+
+    /// The reply to a join or sync push/pull.
+    pub fn handle_push_pull_reply(&mut self, now: Duration, msg: StreamMsg) -> Result<(), String> {
+        self.ml.handle_push_pull_reply(now, msg)
+    }
+
+    /// Call after a join attempt contacted `num` nodes: gossips our join intent.
+    pub fn join_finished(&mut self, num: usize) {
+        self.ml.delegate_mut().event_join_ignore = false;
+        if num > 0 {
+            let st = self.ml.delegate_mut();
+            let ltime = st.clock.time();
+            let msg = JoinIntent {
+                ltime,
+                node: st.name.clone(),
+            };
+            st.clock.witness(ltime);
+            st.handle_join_intent(&msg);
+            st.queue_intent(SerfMessage::Join(msg).encode(), None);
+        }
+    }
+
+    /// Starts a graceful leave (Serf part): marks us leaving and gossips a leave intent.
+    /// Then wait for [`Serf::leave_intent_sent`], call [`Serf::leave_memberlist`], wait for
+    /// [`Serf::leave_done`].
+    pub fn leave(&mut self) -> Result<(), String> {
+        let others = self.ml.num_alive() > 1;
+        let st = self.ml.delegate_mut();
+        match st.local_status() {
+            Some(MemberStatus::Leaving) => return Err("Leave already in progress".to_string()),
+            Some(MemberStatus::Left) => return Ok(()),
+            _ => {}
+        }
+        st.leaving = true;
+        let ltime = st.clock.time();
+        st.clock.increment();
+        let msg = LeaveIntent {
+            ltime,
+            node: st.name.clone(),
+            prune: false,
+        };
+        st.handle_leave_intent(&msg);
+        st.leave_intent_sent = !others;
+        if others {
+            st.queue_intent(SerfMessage::Leave(msg).encode(), Some(LEAVE_INTENT_TOKEN));
+        }
+        Ok(())
+    }
+
+    /// Whether our leave intent has been gossiped enough.
+    pub fn leave_intent_sent(&self) -> bool {
+        self.state().leave_intent_sent
+    }
+
+    /// Second step of a leave: memberlist's dead-about-self broadcast.
+    pub fn leave_memberlist(&mut self, now: Duration) {
+        self.ml.leave(now);
+    }
+
+    /// Whether memberlist's leave broadcast is done.
+    pub fn leave_done(&self) -> bool {
+        self.ml.leave_broadcast_done()
+    }
+
+    /// Marks the local member left (after the propagate delay).
+    pub fn finish_leave(&mut self) {
+        let st = self.ml.delegate_mut();
+        let name = st.name.clone();
+        if let Some(m) = st.members.get_mut(&name) {
+            m.status = MemberStatus::Left;
+        }
+    }
+
+    /// Replaces the tags and gossips them (error above 512 encoded bytes, Go's text).
+    pub fn set_tags(&mut self, now: Duration, tags: Vec<(String, String)>) -> Result<(), String> {
+        serf_wire::serf::encode_tags(&tags)?;
+        self.ml.delegate_mut().cfg.tags = tags;
+        self.ml.update_meta(now);
+        Ok(())
+    }
+
+    /// Fires a user event (Go's size checks and error texts).
+    pub fn user_event(&mut self, name: &str, payload: &[u8], coalesce: bool) -> Result<(), String> {
+        self.ml.delegate_mut().user_event(name, payload, coalesce)
+    }
+
+    /// Forces a failed member into the left state (force-leave).
+    pub fn force_leave(&mut self, node: &str, prune: bool) {
+        let st = self.ml.delegate_mut();
+        let ltime = st.clock.time();
+        st.clock.increment();
+        let msg = LeaveIntent {
+            ltime,
+            node: node.to_string(),
+            prune,
+        };
+        st.handle_leave_intent(&msg);
+        st.queue_intent(SerfMessage::Leave(msg).encode(), None);
+    }
+}
+
+/// Whether a Serf user message has a known type (used by tests and tools).
+pub fn is_serf_message(b: &[u8]) -> bool {
+    b.first().is_some_and(|&t| t <= serf_type::RELAY)
+}

@@ -1,0 +1,376 @@
+//! Bad RPC clients against our agent: malformed requests, unknown commands, missing or wrong
+//! authentication, oversized and deeply nested objects, floods of connections, and clients
+//! that vanish in the middle of a stream. Each gets Go's answer (or a closed connection),
+//! nothing leaks, and the agent keeps serving. Compared with the Go agent where Go answers.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serf_interop::{require, Agent, AgentSpec, Impl, Prereq};
+use serf_wire::msgpack::{Flavor, Reader, Writer};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+fn header(cmd: &str, seq: u64) -> Vec<u8> {
+    let mut w = Writer::with_flavor(Flavor::Rpc);
+    w.map(2).str("Command").str(cmd).str("Seq").uint(seq);
+    w.into_vec()
+}
+
+fn body(f: impl FnOnce(&mut Writer)) -> Vec<u8> {
+    let mut w = Writer::with_flavor(Flavor::Rpc);
+    f(&mut w);
+    w.into_vec()
+}
+
+fn handshake() -> Vec<u8> {
+    [
+        header("handshake", 1),
+        body(|w| {
+            w.map(1).str("Version").uint(1);
+        }),
+    ]
+    .concat()
+}
+
+fn connect(a: &Agent) -> TcpStream {
+    let s = TcpStream::connect(a.rpc_addr()).expect("connect rpc");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s
+}
+
+/// Reads response headers until `n` are seen or the peer closes; returns the Error texts
+/// and whether the connection was closed.
+fn read_errors(s: &mut TcpStream, n: usize) -> (Vec<String>, bool) {
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        // Parse whatever complete objects we have (headers only: these requests have no
+        // response bodies).
+        loop {
+            let mut r = Reader::new(&buf);
+            if r.skip().is_err() {
+                break;
+            }
+            let used = r.position();
+            let mut err = String::new();
+            Reader::new(&buf[..used])
+                .struct_fields(|k, r| {
+                    if k == b"Error" {
+                        err = r.string()?;
+                        return Ok(true);
+                    }
+                    Ok(false)
+                })
+                .expect("header");
+            out.push(err);
+            buf.drain(..used);
+        }
+        if out.len() >= n {
+            return (out, false);
+        }
+        match s.read(&mut chunk) {
+            Ok(0) => return (out, true),
+            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+            Err(_) => return (out, true),
+        }
+    }
+}
+
+fn closed(s: &mut TcpStream) -> bool {
+    let mut b = [0u8; 64];
+    matches!(s.read(&mut b), Ok(0) | Err(_))
+}
+
+fn still_serving(a: &Agent) {
+    let m = a
+        .members()
+        .unwrap_or_else(|e| panic!("{} stopped serving RPC: {e}", a.name()));
+    assert!(m.iter().any(|x| x.name == a.name()));
+    assert!(a.is_running(), "{} exited", a.name());
+}
+
+fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+fn start(imp: Impl, name: &str, auth: Option<&str>) -> (Agent, Option<tempfile_dir::Dir>) {
+    let mut spec = AgentSpec::new(imp, name);
+    let mut dir = None;
+    if let Some(tok) = auth {
+        let d = tempfile_dir::Dir::new(name);
+        let path = d.path.join("auth.json");
+        std::fs::write(&path, format!("{{\"rpc_auth\": \"{tok}\"}}")).expect("write config");
+        spec = spec.arg(&format!("-config-file={}", path.display()));
+        dir = Some(d);
+    }
+    if let Some(tok) = auth {
+        let a = Agent::spawn(spec).expect("agent");
+        let ready =
+            serf_interop::wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
+                std::process::Command::new("serf")
+                    .args([
+                        "members",
+                        &format!("-rpc-addr={}", a.rpc_addr()),
+                        &format!("-rpc-auth={tok}"),
+                    ])
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            });
+        assert!(ready, "{} did not start: {}", a.name(), a.log_tail(20));
+        return (a, dir);
+    }
+    (Agent::start(spec).expect("agent"), dir)
+}
+
+/// Minimal temp dir (removed on drop).
+mod tempfile_dir {
+    pub struct Dir {
+        pub path: std::path::PathBuf,
+    }
+    impl Dir {
+        pub fn new(tag: &str) -> Dir {
+            let path = std::env::temp_dir().join(format!("serf-rpc-{tag}-{}", std::process::id()));
+            let _ = std::fs::create_dir_all(&path);
+            Dir { path }
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// The pre-dispatch errors, the same from both implementations.
+#[test]
+fn protocol_errors_match_go() {
+    if !require(&[Prereq::GoSerf, Prereq::RustSerf]) {
+        return;
+    }
+    for imp in [Impl::Go, Impl::Rust] {
+        let (a, _d) = start(imp, &format!("rpc-{imp:?}").to_lowercase(), None);
+        // A command before the handshake: error, then the connection is closed.
+        let mut s = connect(&a);
+        s.write_all(&header("members", 1)).expect("write");
+        let (errs, _) = read_errors(&mut s, 1);
+        assert_eq!(errs, vec!["Handshake required"], "{imp:?}");
+        assert!(closed(&mut s), "{imp:?}: closed after 'Handshake required'");
+        // Unsupported IPC version.
+        let mut s = connect(&a);
+        s.write_all(
+            &[
+                header("handshake", 1),
+                body(|w| {
+                    w.map(1).str("Version").uint(2);
+                }),
+            ]
+            .concat(),
+        )
+        .expect("write");
+        assert_eq!(
+            read_errors(&mut s, 1).0,
+            vec!["Unsupported IPC version"],
+            "{imp:?}"
+        );
+        // A second handshake, then an unknown command (which closes the connection).
+        let mut s = connect(&a);
+        s.write_all(&[handshake(), handshake(), header("bogus", 3)].concat())
+            .expect("write");
+        let (errs, _) = read_errors(&mut s, 3);
+        assert_eq!(
+            errs,
+            vec!["", "Handshake already performed", "Unsupported command"],
+            "{imp:?}"
+        );
+        assert!(
+            closed(&mut s),
+            "{imp:?}: closed after 'Unsupported command'"
+        );
+        still_serving(&a);
+    }
+}
+
+#[test]
+fn authentication_is_enforced() {
+    if !require(&[Prereq::GoSerf, Prereq::RustSerf]) {
+        return;
+    }
+    for imp in [Impl::Go, Impl::Rust] {
+        let (a, _d) = start(imp, &format!("auth-{imp:?}").to_lowercase(), Some("s3cret"));
+        let mut s = connect(&a);
+        s.write_all(&[handshake(), header("members", 2)].concat())
+            .expect("write");
+        let (errs, closed_) = read_errors(&mut s, 2);
+        assert_eq!(errs, vec!["", "Authentication required"], "{imp:?}");
+        assert!(!closed_, "{imp:?}: stays open");
+        let auth = |tok: &str, seq| {
+            [
+                header("auth", seq),
+                body(|w| {
+                    w.map(1).str("AuthKey").str(tok);
+                }),
+            ]
+            .concat()
+        };
+        s.write_all(&auth("wrong", 3)).expect("write");
+        assert_eq!(
+            read_errors(&mut s, 1).0,
+            vec!["Invalid authentication token"],
+            "{imp:?}"
+        );
+        s.write_all(&auth("s3cret", 4)).expect("write");
+        assert_eq!(read_errors(&mut s, 1).0, vec![""], "{imp:?}");
+        // The Go CLI with the token works, without it fails with Go's text.
+        let ok = std::process::Command::new("serf")
+            .args([
+                "members",
+                &format!("-rpc-addr={}", a.rpc_addr()),
+                "-rpc-auth=s3cret",
+            ])
+            .output()
+            .expect("serf");
+        assert!(
+            ok.status.success(),
+            "{imp:?}: {}",
+            String::from_utf8_lossy(&ok.stdout)
+        );
+        let bad = std::process::Command::new("serf")
+            .args(["members", &format!("-rpc-addr={}", a.rpc_addr())])
+            .output()
+            .expect("serf");
+        assert_eq!(
+            String::from_utf8_lossy(&bad.stdout).trim(),
+            "Error retrieving members: Authentication required",
+            "{imp:?}"
+        );
+    }
+}
+
+#[test]
+fn garbage_and_oversized_requests_close_the_connection_only() {
+    if !require(&[Prereq::RustSerf, Prereq::GoSerf]) {
+        return;
+    }
+    let (a, _d) = start(Impl::Rust, "rpc-garbage", None);
+    let payloads: Vec<Vec<u8>> = vec![
+        vec![0xc1; 16],                                                  // reserved byte
+        vec![0xff, 0x00, 0x12, 0x34],                                    // not a map
+        [vec![0xdb, 0x7f, 0xff, 0xff, 0xff], vec![b'a'; 1024]].concat(), // 2 GiB string announced
+        vec![0x91; 100_000],                                             // deep nesting
+        [handshake(), vec![0xda, 0xff, 0xff]].concat(), // truncated object after a good one
+        [
+            handshake(),
+            header("join", 2),
+            vec![0x81, 0xa8],
+            b"Existing".to_vec(),
+            vec![0x05],
+        ]
+        .concat(), // wrong type
+        [
+            handshake(),
+            header("members-filtered", 2),
+            body(|w| {
+                w.map(1).str("Name").str("(");
+            }),
+        ]
+        .concat(), // invalid regex: closed without a reply, as Go
+    ];
+    for p in &payloads {
+        let mut s = connect(&a);
+        let _ = s.write_all(p);
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let mut sink = Vec::new();
+        let _ = s.read_to_end(&mut sink);
+    }
+    // A 2 MiB request object is refused.
+    let mut s = connect(&a);
+    let big = [
+        handshake(),
+        header("event", 2),
+        body(|w| {
+            w.map(3)
+                .str("Coalesce")
+                .bool(false)
+                .str("Name")
+                .str("x")
+                .str("Payload")
+                .bytes(&vec![0u8; 2 << 20]);
+        }),
+    ]
+    .concat();
+    let _ = s.write_all(&big);
+    let (errs, was_closed) = read_errors(&mut s, 2);
+    assert!(was_closed && errs.len() <= 1, "oversized request: {errs:?}");
+    still_serving(&a);
+}
+
+#[test]
+fn vanishing_stream_clients_leak_nothing() {
+    if !require(&[Prereq::RustSerf, Prereq::GoSerf]) {
+        return;
+    }
+    let (a, _d) = start(Impl::Rust, "rpc-leak", None);
+    let pid = a.pid();
+    // Warm up, then take the baseline.
+    for _ in 0..5 {
+        let mut s = connect(&a);
+        s.write_all(&handshake()).expect("write");
+        let _ = read_errors(&mut s, 1);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let base = fd_count(pid);
+    let started = Instant::now();
+    for i in 0..300u64 {
+        let mut s = connect(&a);
+        let mut req = handshake();
+        req.extend(header("stream", 2));
+        req.extend(body(|w| {
+            w.map(1).str("Type").str("*");
+        }));
+        req.extend(header("monitor", 3));
+        req.extend(body(|w| {
+            w.map(1).str("LogLevel").str("debug");
+        }));
+        if i % 3 == 0 {
+            // A query stream too.
+            req.extend(header("query", 4));
+            req.extend(body(|w| {
+                w.map(7)
+                    .str("FilterNodes")
+                    .nil()
+                    .str("FilterTags")
+                    .map(0)
+                    .str("Name")
+                    .str("leak");
+                w.str("Payload")
+                    .bytes(b"")
+                    .str("RelayFactor")
+                    .uint(0)
+                    .str("RequestAck")
+                    .bool(false);
+                w.str("Timeout").uint(300_000_000);
+            }));
+        }
+        s.write_all(&req).expect("write");
+        let _ = read_errors(&mut s, 3);
+        drop(s); // vanish mid-stream
+    }
+    eprintln!("300 vanishing stream clients in {:?}", started.elapsed());
+    // Events and logs keep flowing; dead subscribers must not pile up.
+    a.members().expect("serving");
+    let settled =
+        serf_interop::wait_until(Duration::from_secs(20), Duration::from_millis(250), || {
+            fd_count(pid) <= base + 2
+        });
+    assert!(settled, "fds grew from {base} to {}", fd_count(pid));
+    // Many simultaneous connections: beyond the limit they are closed, the agent survives.
+    let conns: Vec<TcpStream> = (0..400)
+        .filter_map(|_| TcpStream::connect(a.rpc_addr()).ok())
+        .collect();
+    drop(conns);
+    still_serving(&a);
+}

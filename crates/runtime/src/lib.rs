@@ -1,0 +1,952 @@
+//! Tokio driver for the sans-IO Serf core, and the embeddable async API.
+//!
+//! One port carries UDP and TCP. A driver task owns the UDP socket and the timers: it drains
+//! every datagram already queued before it runs due timers, so a busy node does not declare
+//! others dead just because it was slow to read its inbox. A TCP listener serves streams
+//! (push/pull, fallback pings) with bounded concurrency. [`Agent`] is the handle:
+//! start, join, leave, members, tags, user events, an event stream.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod net;
+pub mod snapshot;
+
+pub use serf_core::{Event, KeyOpKind, KeyResponse, Member, MemberStatus, QueryParams, SerfConfig};
+pub use serf_membership::Config as MemberlistConfig;
+
+use serf_core::Serf;
+use serf_membership::Transmit;
+use serf_wire::stream::StreamMsg;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{broadcast, mpsc, Notify, Semaphore};
+use tracing::{debug, info, warn};
+
+/// Most push/pulls served at once (memberlist's `maxPushPullRequests`).
+pub const MAX_INBOUND_PUSH_PULL: usize = 128;
+/// Most inbound stream connections handled at once (others are closed on accept).
+pub const MAX_INBOUND_STREAMS: usize = 256;
+/// Most outbound background streams (anti-entropy, fallback pings) at once.
+pub const MAX_OUTBOUND_STREAMS: usize = 32;
+/// Events buffered per subscriber (a slow subscriber loses the oldest; the broadcast
+/// channel allocates every slot up front, so keep this small).
+pub const EVENT_CHANNEL: usize = 256;
+/// Serf's default `BroadcastTimeout`.
+pub const BROADCAST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Serf's `LeavePropagateDelay`.
+pub const LEAVE_PROPAGATE_DELAY: Duration = Duration::from_secs(1);
+
+/// Everything needed to start an agent.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Address to bind (UDP and TCP).
+    pub bind: SocketAddr,
+    /// memberlist settings; `addr`/`port` are the advertised address (filled from `bind`
+    /// if unspecified).
+    pub memberlist: MemberlistConfig,
+    /// Serf settings.
+    pub serf: SerfConfig,
+    /// Snapshot file (None: no snapshot).
+    pub snapshot_path: Option<std::path::PathBuf>,
+    /// Rejoin from the snapshot even after a graceful leave.
+    pub rejoin_after_leave: bool,
+    /// Keyring file, rewritten whenever the keyring changes.
+    pub keyring_file: Option<std::path::PathBuf>,
+    /// Tags file, rewritten whenever the tags change.
+    pub tags_file: Option<std::path::PathBuf>,
+    /// How long a leave waits for its broadcasts (Serf's `BroadcastTimeout`).
+    pub broadcast_timeout: Duration,
+}
+
+/// Errors starting or driving the agent.
+#[derive(Debug)]
+pub enum Error {
+    /// Socket setup failed.
+    Io(std::io::Error),
+    /// Configuration refused.
+    Config(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Io(e) => write!(f, "{e}"),
+            Error::Config(e) => f.write_str(e),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Io(e)
+    }
+}
+
+pub(crate) struct Shared {
+    serf: Mutex<Serf>,
+    start: Instant,
+    udp: UdpSocket,
+    wake: Notify,
+    events: broadcast::Sender<Event>,
+    outbound: Arc<Semaphore>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    stream_opts: Mutex<StreamOpts>,
+    routes: Mutex<HashMap<(u64, u32), mpsc::Sender<Event>>>,
+    keyring_seen: std::sync::atomic::AtomicU64,
+    snapshot: Option<SnapshotWriter>,
+    keyring_file: Option<std::path::PathBuf>,
+    tags_file: Option<std::path::PathBuf>,
+    broadcast_timeout: Duration,
+    first_events: Mutex<Option<broadcast::Receiver<Event>>>,
+}
+
+#[derive(Clone)]
+pub(crate) struct StreamOpts {
+    keyring: serf_wire::Keyring,
+    verify_incoming: bool,
+    label: Vec<u8>,
+    tcp_timeout: Duration,
+}
+
+impl Shared {
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Serf> {
+        match self.serf.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    pub(crate) fn stream_opts(&self) -> StreamOpts {
+        match self.stream_opts.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Sends everything the core produced and forwards its events. Call with the lock held.
+    pub(crate) fn flush(self: &Arc<Self>, serf: &mut Serf) {
+        while let Some(t) = serf.poll_transmit() {
+            match t {
+                Transmit::Packet { to, data } => {
+                    if let Err(e) = self.udp.try_send_to(&data, to) {
+                        debug!(%to, error = %e, "udp send failed");
+                    }
+                }
+                Transmit::PushPull { to, data } => {
+                    let me = self.clone();
+                    if let Ok(permit) = self.outbound.clone().try_acquire_owned() {
+                        tokio::spawn(async move {
+                            let _permit = permit;
+                            match net::exchange(&me.stream_opts(), to, &data).await {
+                                Ok(msg) => {
+                                    let mut s = me.lock();
+                                    let now = me.now();
+                                    if let Err(e) = s.handle_push_pull_reply(now, msg) {
+                                        warn!(%to, error = %e, "push/pull merge failed");
+                                    }
+                                    me.flush(&mut s);
+                                }
+                                Err(e) => warn!(%to, error = %e, "push/pull failed"),
+                            }
+                            me.wake.notify_one();
+                        });
+                    }
+                }
+                Transmit::StreamPing {
+                    to,
+                    seq,
+                    data,
+                    timeout,
+                } => {
+                    let me = self.clone();
+                    if let Ok(permit) = self.outbound.clone().try_acquire_owned() {
+                        tokio::spawn(async move {
+                            let _permit = permit;
+                            let mut opts = me.stream_opts();
+                            opts.tcp_timeout = timeout;
+                            let ok = matches!(
+                                net::exchange(&opts, to, &data).await,
+                                Ok(StreamMsg::Ack(a)) if a.seq_no == seq
+                            );
+                            let mut s = me.lock();
+                            let now = me.now();
+                            s.memberlist_mut().handle_stream_ping_result(now, seq, ok);
+                            me.flush(&mut s);
+                        });
+                    }
+                }
+            }
+        }
+        while let Some(ev) = serf.poll_event() {
+            if let Some(sn) = &self.snapshot {
+                match &ev {
+                    Event::MemberJoin(m) => sn.send(SnapCmd::Alive(
+                        m.name.clone(),
+                        SocketAddr::new(m.addr, m.port),
+                    )),
+                    Event::MemberLeave(m) | Event::MemberFailed(m) => {
+                        sn.send(SnapCmd::NotAlive(m.name.clone()))
+                    }
+                    Event::User { ltime, .. } => sn.send(SnapCmd::EventClock(*ltime)),
+                    Event::Query { ltime, .. } => sn.send(SnapCmd::QueryClock(*ltime)),
+                    _ => {}
+                }
+            }
+            let key = match &ev {
+                Event::QueryAck { ltime, id, .. }
+                | Event::QueryResponse { ltime, id, .. }
+                | Event::QueryDone { ltime, id } => Some((*ltime, *id)),
+                _ => None,
+            };
+            match key {
+                Some(k) => {
+                    let mut routes = match self.routes.lock() {
+                        Ok(g) => g,
+                        Err(p) => p.into_inner(),
+                    };
+                    let done = matches!(ev, Event::QueryDone { .. });
+                    if let Some(tx) = routes.get(&k) {
+                        if tx.try_send(ev).is_err() {
+                            debug!("query result dropped: receiver full or gone");
+                        }
+                    }
+                    if done {
+                        routes.remove(&k);
+                    }
+                }
+                None => {
+                    let _ = self.events.send(ev);
+                }
+            }
+        }
+        if let Some(sn) = &self.snapshot {
+            sn.clocks(
+                serf.state().clock().saturating_sub(1),
+                serf.state().query_clock().saturating_sub(1),
+            );
+        }
+        if serf.should_shutdown() && !*self.shutdown.borrow() {
+            let _ = self.shutdown.send(true);
+        }
+        let v = serf.keyring_version();
+        if self
+            .keyring_seen
+            .swap(v, std::sync::atomic::Ordering::Relaxed)
+            != v
+        {
+            let kr = serf.keyring().clone();
+            if let Some(path) = &self.keyring_file {
+                if let Err(e) = write_keyring_file(path, &kr) {
+                    warn!("failed to write keyring file: {e}");
+                }
+            }
+            match self.stream_opts.lock() {
+                Ok(mut g) => g.keyring = kr,
+                Err(p) => p.into_inner().keyring = kr,
+            }
+        }
+    }
+}
+
+/// A running Serf agent.
+#[derive(Clone)]
+pub struct Agent {
+    shared: Arc<Shared>,
+    local: SocketAddr,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent").field("local", &self.local).finish()
+    }
+}
+
+/// Picks the address to advertise when bound to an unspecified address, as Go does: the
+/// first private IPv4 address of the machine.
+pub fn private_ip() -> Option<IpAddr> {
+    let addrs = if_addrs::get_if_addrs().ok()?;
+    addrs.into_iter().map(|i| i.ip()).find(|ip| match ip {
+        IpAddr::V4(v4) => {
+            v4.is_private() || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(_) => false,
+    })
+}
+
+impl Agent {
+    /// Binds the port (TCP first, then UDP, as Go does) and starts the driver.
+    pub async fn start(mut opts: Options) -> Result<Agent, Error> {
+        let tcp = TcpListener::bind(opts.bind).await?;
+        let local = tcp.local_addr()?;
+        let udp = UdpSocket::bind(local).await?;
+        if opts.memberlist.addr.is_unspecified() {
+            opts.memberlist.addr = if opts.bind.ip().is_unspecified() {
+                private_ip().ok_or_else(|| {
+                    Error::Config(
+                        "No private IP address found, and explicit IP not provided".into(),
+                    )
+                })?
+            } else {
+                opts.bind.ip()
+            };
+        }
+        if opts.memberlist.port == 0 {
+            opts.memberlist.port = local.port();
+        }
+        let mut seed = [0u8; 8];
+        getrandom::getrandom(&mut seed)
+            .map_err(|e| Error::Config(format!("no randomness: {e}")))?;
+        let ml = opts.memberlist.clone();
+        let stream_opts = StreamOpts {
+            keyring: ml.keyring.clone(),
+            verify_incoming: ml.gossip_verify_incoming,
+            label: ml.label.clone(),
+            tcp_timeout: ml.tcp_timeout,
+        };
+        let start = Instant::now();
+        let mut serf = Serf::new(ml, opts.serf, u64::from_le_bytes(seed), Duration::ZERO)
+            .map_err(Error::Config)?;
+        let mut rejoin = Vec::new();
+        let snap = match &opts.snapshot_path {
+            None => None,
+            Some(path) => {
+                let (sn, replay) = snapshot::Snapshot::open(path, opts.rejoin_after_leave)
+                    .map_err(|e| Error::Config(format!("Failed to open snapshot: {e}")))?;
+                for w in &replay.warnings {
+                    warn!("snapshot: {w}");
+                }
+                serf.memberlist_mut().delegate_mut().restore_clocks(
+                    replay.last_clock,
+                    replay.last_event_clock,
+                    replay.last_query_clock,
+                );
+                let me = serf.name().to_string();
+                if !replay.left || opts.rejoin_after_leave {
+                    rejoin = replay.alive.into_iter().filter(|(n, _)| *n != me).collect();
+                }
+                Some(sn)
+            }
+        };
+        let (events, first_events) = broadcast::channel(EVENT_CHANNEL);
+        let (shutdown, _) = tokio::sync::watch::channel(false);
+        let shared = Arc::new(Shared {
+            serf: Mutex::new(serf),
+            start,
+            udp,
+            wake: Notify::new(),
+            events,
+            outbound: Arc::new(Semaphore::new(MAX_OUTBOUND_STREAMS)),
+            shutdown,
+            stream_opts: Mutex::new(stream_opts),
+            routes: Mutex::new(HashMap::new()),
+            keyring_seen: std::sync::atomic::AtomicU64::new(0),
+            snapshot: snap.map(SnapshotWriter::spawn),
+            keyring_file: opts.keyring_file,
+            tags_file: opts.tags_file,
+            broadcast_timeout: opts.broadcast_timeout,
+            first_events: Mutex::new(Some(first_events)),
+        });
+        {
+            let mut s = shared.lock();
+            shared.flush(&mut s);
+        }
+        tokio::spawn(drive(shared.clone()));
+        tokio::spawn(net::serve_streams(shared.clone(), tcp));
+        info!(%local, "serf agent started");
+        let agent = Agent { shared, local };
+        if !rejoin.is_empty() {
+            let a = agent.clone();
+            tokio::spawn(async move { a.rejoin(rejoin).await });
+        }
+        Ok(agent)
+    }
+
+    /// The wall-clock instant of a driver time (such as a query deadline).
+    pub fn instant_of(&self, t: Duration) -> Instant {
+        self.shared.start + t
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Local node name.
+    pub fn name(&self) -> String {
+        self.shared.lock().name().to_string()
+    }
+
+    /// Every member.
+    pub fn members(&self) -> Vec<Member> {
+        self.shared.lock().members()
+    }
+
+    /// Current tags.
+    pub fn tags(&self) -> Vec<(String, String)> {
+        self.shared.lock().state().tags().to_vec()
+    }
+
+    /// Subscribes to events (members, user events, queries).
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.shared.events.subscribe()
+    }
+
+    /// The receiver created at start-up, which also holds the events emitted before
+    /// [`Agent::start`] returned (such as our own member-join); later calls subscribe anew.
+    pub fn take_startup_subscriber(&self) -> broadcast::Receiver<Event> {
+        let first = match self.shared.first_events.lock() {
+            Ok(mut g) => g.take(),
+            Err(p) => p.into_inner().take(),
+        };
+        first.unwrap_or_else(|| self.subscribe())
+    }
+
+    /// Runs `f` on the core (for stats and tests).
+    pub fn with_core<R>(&self, f: impl FnOnce(&Serf) -> R) -> R {
+        f(&self.shared.lock())
+    }
+
+    /// Joins through `addrs` (`host`, `host:port`, `name/host:port`). Returns how many nodes
+    /// were contacted; fails, with Go's multi-error text, when none was.
+    pub async fn join(&self, addrs: &[String], replay: bool) -> Result<usize, (usize, String)> {
+        let request = {
+            let mut s = self.shared.lock();
+            s.join_request(replay)
+        };
+        let (ok, errors) = self.push_pull_join(addrs, &request).await;
+        {
+            let mut s = self.shared.lock();
+            s.join_finished(ok);
+            self.shared.flush(&mut s);
+        }
+        self.shared.wake.notify_one();
+        if ok == 0 && !errors.is_empty() {
+            return Err((0, multierror(&errors)));
+        }
+        Ok(ok)
+    }
+
+    /// memberlist's join: a push/pull with every resolved address. Returns the number of
+    /// nodes contacted and the errors.
+    async fn push_pull_join(&self, addrs: &[String], request: &[u8]) -> (usize, Vec<String>) {
+        let default_port = self.local.port();
+        let opts = self.shared.stream_opts();
+        let mut errors = Vec::new();
+        let mut ok = 0usize;
+        for a in addrs {
+            let host = a.rsplit_once('/').map_or(a.as_str(), |(_, h)| h);
+            let targets = match net::resolve(host, default_port).await {
+                Ok(t) => t,
+                Err(e) => {
+                    errors.push(format!("Failed to resolve {host}: {e}"));
+                    continue;
+                }
+            };
+            for to in targets {
+                match net::exchange(&opts, to, request).await {
+                    Ok(msg) => {
+                        let mut s = self.shared.lock();
+                        let now = self.shared.now();
+                        match s.handle_push_pull_reply(now, msg) {
+                            Ok(()) => ok += 1,
+                            Err(e) => errors.push(format!("Failed to join {}: {e}", to.ip())),
+                        }
+                        self.shared.flush(&mut s);
+                    }
+                    Err(e) => errors.push(format!("Failed to join {}: {e}", to.ip())),
+                }
+            }
+        }
+        self.shared.wake.notify_one();
+        (ok, errors)
+    }
+
+    /// Tries the snapshot's nodes one by one in random order until one join works.
+    async fn rejoin(&self, mut nodes: Vec<(String, SocketAddr)>) {
+        let mut seed = [0u8; 8];
+        let _ = getrandom::getrandom(&mut seed);
+        let mut rng = serf_membership::Rng::new(u64::from_le_bytes(seed));
+        rng.shuffle(&mut nodes);
+        for (name, addr) in nodes {
+            info!(target: "serf_core", "Attempting re-join to previously known node: {name}: {addr}");
+            // Go's snapshot rejoin calls memberlist's join directly: old user events are
+            // replayed (they are newer than the snapshot's event clock) and no join intent
+            // is sent.
+            let request = self.shared.lock().memberlist_mut().push_pull_request(true);
+            if self.push_pull_join(&[addr.to_string()], &request).await.0 > 0 {
+                info!(target: "serf_core", "Re-joined to previously known node: {name}: {addr}");
+                return;
+            }
+        }
+        warn!(target: "serf_core", "Failed to re-join any previously known node");
+    }
+
+    /// Replaces the tags (and rewrites the tags file, if any).
+    pub fn set_tags(&self, tags: Vec<(String, String)>) -> Result<(), String> {
+        if let Some(path) = &self.shared.tags_file {
+            write_tags_file(path, &tags)?;
+        }
+        let mut s = self.shared.lock();
+        let now = self.shared.now();
+        s.set_tags(now, tags)?;
+        self.shared.flush(&mut s);
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// Fires a user event.
+    pub fn user_event(&self, name: &str, payload: &[u8], coalesce: bool) -> Result<(), String> {
+        let mut s = self.shared.lock();
+        s.user_event(name, payload, coalesce)?;
+        self.shared.flush(&mut s);
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// Issues a query. Results (acks, responses, then done) arrive on the handle.
+    pub fn query(
+        &self,
+        name: &str,
+        payload: &[u8],
+        params: &QueryParams,
+    ) -> Result<QueryHandle, String> {
+        let (tx, rx) = mpsc::channel(4096);
+        let mut s = self.shared.lock();
+        let now = self.shared.now();
+        let (ltime, id, deadline) = s.query(now, name, payload, params)?;
+        match self.shared.routes.lock() {
+            Ok(mut g) => g.insert((ltime, id), tx),
+            Err(p) => p.into_inner().insert((ltime, id), tx),
+        };
+        self.shared.flush(&mut s);
+        drop(s);
+        self.shared.wake.notify_one();
+        Ok(QueryHandle {
+            ltime,
+            id,
+            deadline: self.shared.start + deadline,
+            rx,
+        })
+    }
+
+    /// Answers a query received as [`Event::Query`].
+    pub fn respond(&self, ltime: u64, id: u32, payload: Vec<u8>) -> Result<(), String> {
+        let mut s = self.shared.lock();
+        let now = self.shared.now();
+        s.respond(now, ltime, id, payload)?;
+        self.shared.flush(&mut s);
+        drop(s);
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// Runs a key operation on every node (Serf's key manager): `key` is base64 (ignored
+    /// for list).
+    pub async fn key_op(&self, kind: KeyOpKind, key_b64: &str) -> KeyOpResult {
+        use base64::Engine;
+        let mut out = KeyOpResult::default();
+        let key = if kind == KeyOpKind::List {
+            Vec::new()
+        } else {
+            match base64::engine::general_purpose::STANDARD.decode(key_b64) {
+                Ok(k) => k,
+                Err(e) => {
+                    out.error = Some(match e {
+                        base64::DecodeError::InvalidByte(i, _)
+                        | base64::DecodeError::InvalidLastSymbol(i, _) => {
+                            format!("illegal base64 data at input byte {i}")
+                        }
+                        base64::DecodeError::InvalidLength(n) => {
+                            format!("illegal base64 data at input byte {n}")
+                        }
+                        base64::DecodeError::InvalidPadding => {
+                            format!("illegal base64 data at input byte {}", key_b64.len())
+                        }
+                    });
+                    return out;
+                }
+            }
+        };
+        let (tx, mut rx) = mpsc::channel(4096);
+        let started = {
+            let mut s = self.shared.lock();
+            let now = self.shared.now();
+            let r = s.key_query(now, kind, &key);
+            if let Ok(((ltime, id, _), _)) = &r {
+                match self.shared.routes.lock() {
+                    Ok(mut g) => g.insert((*ltime, *id), tx),
+                    Err(p) => p.into_inner().insert((*ltime, *id), tx),
+                };
+            }
+            self.shared.flush(&mut s);
+            r
+        };
+        self.shared.wake.notify_one();
+        let expected = match started {
+            Ok((_, n)) => n,
+            Err(e) => {
+                out.error = Some(e);
+                return out;
+            }
+        };
+        out.num_nodes = expected;
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                Event::QueryResponse { from, payload, .. } => {
+                    out.num_resp += 1;
+                    match KeyResponse::decode(&payload) {
+                        Err(e) => {
+                            out.num_err += 1;
+                            out.messages.push((from, e));
+                        }
+                        Ok(r) => {
+                            if !r.result {
+                                out.num_err += 1;
+                            }
+                            if !r.message.is_empty() || !r.result {
+                                out.messages.push((from, r.message.clone()));
+                            }
+                            for k in r.keys {
+                                *out.keys.entry(k).or_insert(0) += 1;
+                            }
+                            if !r.primary_key.is_empty() {
+                                *out.primary_keys.entry(r.primary_key).or_insert(0) += 1;
+                            }
+                        }
+                    }
+                    if out.num_resp >= expected {
+                        break;
+                    }
+                }
+                Event::QueryDone { .. } => break,
+                _ => {}
+            }
+        }
+        if out.num_err > 0 {
+            out.error = Some(format!(
+                "{}/{} nodes reported failure",
+                out.num_err, out.num_nodes
+            ));
+        } else if out.num_resp != out.num_nodes {
+            out.error = Some(format!(
+                "{}/{} nodes reported success",
+                out.num_resp, out.num_nodes
+            ));
+        }
+        out
+    }
+
+    /// Force-leaves a node.
+    pub fn force_leave(&self, node: &str, prune: bool) {
+        let mut s = self.shared.lock();
+        s.force_leave(node, prune);
+        self.shared.flush(&mut s);
+        self.shared.wake.notify_one();
+    }
+
+    /// Graceful leave: gossip the leave intent, then memberlist's leave, then wait for it to
+    /// propagate. Stops the agent afterwards.
+    pub async fn leave(&self) -> Result<(), String> {
+        {
+            if let Some(sn) = &self.shared.snapshot {
+                sn.leave().await;
+            }
+        }
+        {
+            let mut s = self.shared.lock();
+            s.leave()?;
+            self.shared.flush(&mut s);
+        }
+        self.shared.wake.notify_one();
+        let mut result = Ok(());
+        if !self
+            .wait(self.shared.broadcast_timeout, |s| s.leave_intent_sent())
+            .await
+        {
+            warn!("timeout while waiting for graceful leave");
+            result = Err("timeout while waiting for graceful leave".to_string());
+        }
+        {
+            let mut s = self.shared.lock();
+            let now = self.shared.now();
+            s.leave_memberlist(now);
+            self.shared.flush(&mut s);
+        }
+        self.shared.wake.notify_one();
+        if !self
+            .wait(self.shared.broadcast_timeout, |s| s.leave_done())
+            .await
+        {
+            warn!("timeout waiting for leave broadcast");
+        }
+        tokio::time::sleep(LEAVE_PROPAGATE_DELAY).await;
+        self.shared.lock().finish_leave();
+        self.shutdown();
+        result
+    }
+
+    async fn wait(&self, timeout: Duration, done: impl Fn(&Serf) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if done(&self.shared.lock()) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the driver and the listener without leaving.
+    pub fn shutdown(&self) {
+        let _ = self.shared.shutdown.send(true);
+        self.shared.wake.notify_one();
+    }
+
+    /// Resolves once the agent has been shut down.
+    pub async fn stopped(&self) {
+        let mut rx = self.shared.shutdown.subscribe();
+        while !*rx.borrow() {
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// What the snapshot thread is told.
+enum SnapCmd {
+    Alive(String, SocketAddr),
+    NotAlive(String),
+    EventClock(u64),
+    QueryClock(u64),
+    Clock(u64),
+    Leave(tokio::sync::oneshot::Sender<()>),
+}
+
+/// Feeds the snapshot file from a thread of its own, so disk latency (writes, fsync,
+/// compaction) never holds the core lock or delays the driver. The channel is bounded like
+/// Go's (2048); when it is full, records are dropped with a warning rather than blocking.
+struct SnapshotWriter {
+    tx: std::sync::mpsc::SyncSender<SnapCmd>,
+    last_clock: std::sync::atomic::AtomicU64,
+    last_query_clock: std::sync::atomic::AtomicU64,
+}
+
+impl SnapshotWriter {
+    fn spawn(mut sn: snapshot::Snapshot) -> SnapshotWriter {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<SnapCmd>(2048);
+        let spawned = std::thread::Builder::new()
+            .name("snapshot".into())
+            .spawn(move || loop {
+                let cmd = match rx.recv_timeout(Duration::from_millis(500)) {
+                    Ok(c) => Some(c),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                        let _ = sn.sync();
+                        return;
+                    }
+                };
+                let r = match cmd {
+                    None => sn.sync_if_due(),
+                    Some(SnapCmd::Alive(n, a)) => sn.alive(&n, a),
+                    Some(SnapCmd::NotAlive(n)) => sn.not_alive(&n),
+                    Some(SnapCmd::EventClock(t)) => sn.event_clock(t),
+                    Some(SnapCmd::QueryClock(t)) => sn.query_clock(t),
+                    Some(SnapCmd::Clock(t)) => sn.clock(t).and_then(|()| sn.sync_if_due()),
+                    Some(SnapCmd::Leave(done)) => {
+                        let r = sn.leave();
+                        let _ = done.send(());
+                        r
+                    }
+                };
+                if let Err(e) = r {
+                    warn!("failed to write snapshot: {e}");
+                }
+            });
+        if let Err(e) = spawned {
+            warn!("failed to start the snapshot thread: {e}");
+        }
+        SnapshotWriter {
+            tx,
+            last_clock: std::sync::atomic::AtomicU64::new(0),
+            last_query_clock: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn send(&self, c: SnapCmd) {
+        if self.tx.try_send(c).is_err() {
+            warn!("snapshot queue full, dropping a record");
+        }
+    }
+
+    /// Records the clocks when they moved.
+    fn clocks(&self, clock: u64, query_clock: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.last_clock.fetch_max(clock, Relaxed) < clock {
+            self.send(SnapCmd::Clock(clock));
+        }
+        if self.last_query_clock.fetch_max(query_clock, Relaxed) < query_clock {
+            self.send(SnapCmd::QueryClock(query_clock));
+        }
+    }
+
+    /// Writes `leave` (fsynced) and waits for it.
+    async fn leave(&self) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        self.send(SnapCmd::Leave(done));
+        let _ = tokio::time::timeout(Duration::from_secs(5), wait).await;
+    }
+}
+
+/// A running query.
+#[derive(Debug)]
+pub struct QueryHandle {
+    /// Query clock.
+    pub ltime: u64,
+    /// Query id.
+    pub id: u32,
+    /// When it ends.
+    pub deadline: Instant,
+    /// `QueryAck`, `QueryResponse`, then `QueryDone`.
+    pub rx: mpsc::Receiver<Event>,
+}
+
+/// What a key operation across the cluster reported (Serf's `KeyResponse`).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct KeyOpResult {
+    /// Node -> error or info text.
+    pub messages: Vec<(String, String)>,
+    /// Key (base64) -> nodes that have it (list only).
+    pub keys: HashMap<String, usize>,
+    /// Primary key (base64) -> nodes using it (list only).
+    pub primary_keys: HashMap<String, usize>,
+    /// Nodes expected to answer.
+    pub num_nodes: usize,
+    /// Answers.
+    pub num_resp: usize,
+    /// Failed answers.
+    pub num_err: usize,
+    /// Go's summary error (`N/M nodes reported failure`, ...), or a local error.
+    pub error: Option<String>,
+}
+
+/// Writes a keyring file: a JSON array of base64 keys, primary first (atomic rename).
+pub fn write_keyring_file(path: &std::path::Path, kr: &serf_wire::Keyring) -> Result<(), String> {
+    use base64::Engine;
+    let keys: Vec<String> = kr
+        .keys()
+        .iter()
+        .map(|k| {
+            format!(
+                "  \"{}\"",
+                base64::engine::general_purpose::STANDARD.encode(k.as_bytes())
+            )
+        })
+        .collect();
+    write_atomic(path, format!("[\n{}\n]", keys.join(",\n")).as_bytes())
+}
+
+/// Writes a tags file: a JSON object (atomic rename).
+pub fn write_tags_file(path: &std::path::Path, tags: &[(String, String)]) -> Result<(), String> {
+    let esc = |s: &str| {
+        let mut o = String::with_capacity(s.len() + 2);
+        o.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => o.push_str("\\\""),
+                '\\' => o.push_str("\\\\"),
+                c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+                c => o.push(c),
+            }
+        }
+        o.push('"');
+        o
+    };
+    let body: Vec<String> = tags
+        .iter()
+        .map(|(k, v)| format!("{}:{}", esc(k), esc(v)))
+        .collect();
+    write_atomic(path, format!("{{{}}}", body.join(",")).as_bytes())
+}
+
+fn write_atomic(path: &std::path::Path, data: &[u8]) -> Result<(), String> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, data).map_err(|e| format!("failed to write {}: {e}", path.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("failed to write {}: {e}", path.display()))
+}
+
+/// Formats errors the way hashicorp/go-multierror does.
+pub fn multierror(errors: &[String]) -> String {
+    let head = if errors.len() == 1 {
+        "1 error occurred:".to_string()
+    } else {
+        format!("{} errors occurred:", errors.len())
+    };
+    let body: Vec<String> = errors.iter().map(|e| format!("\t* {e}")).collect();
+    format!("{head}\n{}\n\n", body.join("\n"))
+}
+
+/// The driver: datagrams first, then due timers, until shutdown.
+async fn drive(shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.subscribe();
+    let mut buf = vec![0u8; serf_wire::UDP_RECV_BUFFER];
+    loop {
+        let deadline = {
+            let s = shared.lock();
+            shared.start + s.poll_timeout()
+        };
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() { break; }
+            }
+            r = shared.udp.recv_from(&mut buf) => {
+                match r {
+                    Ok((n, from)) => {
+                        let mut s = shared.lock();
+                        let now = shared.now();
+                        s.handle_packet(now, from, &buf[..n]);
+                        // Drain what else is already queued before timers get a chance.
+                        for _ in 0..256 {
+                            match shared.udp.try_recv_from(&mut buf) {
+                                Ok((n, from)) => s.handle_packet(now, from, &buf[..n]),
+                                Err(_) => break,
+                            }
+                        }
+                        if now >= s.poll_timeout() {
+                            s.handle_timeout(now);
+                        }
+                        shared.flush(&mut s);
+                    }
+                    Err(e) => debug!(error = %e, "udp receive failed"),
+                }
+            }
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                let mut s = shared.lock();
+                let now = shared.now();
+                for _ in 0..256 {
+                    match shared.udp.try_recv_from(&mut buf) {
+                        Ok((n, from)) => s.handle_packet(now, from, &buf[..n]),
+                        Err(_) => break,
+                    }
+                }
+                s.handle_timeout(now);
+                shared.flush(&mut s);
+            }
+            _ = shared.wake.notified() => {}
+        }
+    }
+    debug!("driver stopped");
+}

@@ -1,0 +1,268 @@
+//! TCP streams: the listener, the one-request exchange, and address resolution.
+
+use crate::{Shared, StreamOpts, MAX_INBOUND_PUSH_PULL, MAX_INBOUND_STREAMS};
+use serf_wire::stream::{decode_stream, StreamMsg, StreamOptions};
+use serf_wire::{Error as WireError, MAX_PUSH_STATE};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::time::timeout;
+use tracing::{debug, warn};
+
+/// How long a partly received stream message may sit before we try to decode it anyway.
+const PARSE_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Most bytes read for one plaintext stream message before giving up.
+const MAX_STREAM_READ: usize = MAX_PUSH_STATE + 64 * 1024;
+
+pub(crate) enum ReadError {
+    /// Peer closed before a full message.
+    Closed,
+    /// Protocol error (reply with an error message).
+    Wire(WireError),
+    /// Socket error.
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Closed => f.write_str("EOF"),
+            ReadError::Wire(e) => write!(f, "{e}"),
+            ReadError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Reads exactly one stream message (incremental decoding; never reads past it).
+pub(crate) async fn read_stream(
+    sock: &mut TcpStream,
+    opts: &StreamOpts,
+    mut on_first: impl FnMut(u8) -> Result<(), ReadError>,
+) -> Result<StreamMsg, ReadError> {
+    let so = StreamOptions {
+        keyring: Some(&opts.keyring),
+        verify_incoming: opts.verify_incoming,
+        label: &opts.label,
+    };
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut chunk = vec![0u8; 64 * 1024];
+    // Plaintext stream messages carry no length, so the decoder is retried as data arrives.
+    // To keep that linear in the message size, retry only when the socket has no more data
+    // for the moment (a short read, or nothing for PARSE_PAUSE) or the buffer has doubled.
+    let mut tried_at = 0usize;
+    let mut try_now = false;
+    loop {
+        if try_now && !buf.is_empty() {
+            tried_at = buf.len();
+            match decode_stream(&buf, &so) {
+                Ok((m, _)) => return Ok(m),
+                Err(WireError::Eof) => {}
+                Err(e) => return Err(ReadError::Wire(e)),
+            }
+        }
+        if buf.len() > MAX_STREAM_READ {
+            return Err(ReadError::Wire(WireError::Limit(
+                "stream message over 20 MiB",
+            )));
+        }
+        let n = if buf.len() > tried_at {
+            match timeout(PARSE_PAUSE, sock.read(&mut chunk)).await {
+                Err(_) => {
+                    try_now = true;
+                    continue;
+                }
+                Ok(r) => r.map_err(ReadError::Io)?,
+            }
+        } else {
+            sock.read(&mut chunk).await.map_err(ReadError::Io)?
+        };
+        if n == 0 {
+            return Err(ReadError::Closed);
+        }
+        if let (Some(&first), true) = (chunk.first(), buf.is_empty()) {
+            on_first(first)?;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        try_now = n < chunk.len() || buf.len() >= tried_at.saturating_mul(2);
+    }
+}
+
+/// Reads and checks the client's label prefix, if labels are configured.
+async fn read_label(sock: &mut TcpStream, label: &[u8]) -> Result<(), ReadError> {
+    if label.is_empty() {
+        return Ok(());
+    }
+    let mut head = [0u8; 2];
+    sock.read_exact(&mut head).await.map_err(ReadError::Io)?;
+    if head[0] != serf_wire::msg_type::HAS_LABEL {
+        return Err(ReadError::Wire(WireError::Label));
+    }
+    let mut l = vec![0u8; head[1] as usize];
+    sock.read_exact(&mut l).await.map_err(ReadError::Io)?;
+    if l != label {
+        return Err(ReadError::Wire(WireError::Label));
+    }
+    Ok(())
+}
+
+/// Accepts stream connections until shutdown.
+pub(crate) async fn serve_streams(shared: Arc<Shared>, listener: TcpListener) {
+    let conns = Arc::new(Semaphore::new(MAX_INBOUND_STREAMS));
+    let push_pulls = Arc::new(Semaphore::new(MAX_INBOUND_PUSH_PULL));
+    let mut shutdown = shared.shutdown.subscribe();
+    loop {
+        let (sock, peer) = tokio::select! {
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() { return; }
+                continue;
+            }
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    debug!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = conns.clone().try_acquire_owned() else {
+            debug!(%peer, "too many streams, closing");
+            continue;
+        };
+        let shared = shared.clone();
+        let push_pulls = push_pulls.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            handle_conn(shared, sock, peer, push_pulls).await;
+        });
+    }
+}
+
+async fn handle_conn(
+    shared: Arc<Shared>,
+    mut sock: TcpStream,
+    peer: SocketAddr,
+    push_pulls: Arc<Semaphore>,
+) {
+    let opts = shared.stream_opts();
+    // A push/pull (or an encrypted or compressed message, which may be one) takes a permit
+    // as soon as its first byte arrives, before up to 20 MiB are buffered.
+    let mut pp_permit = None;
+    let read = async {
+        read_label(&mut sock, &opts.label).await?;
+        read_stream(&mut sock, &opts, |first| {
+            if matches!(first, 6 | 9 | 10) {
+                match push_pulls.clone().try_acquire_owned() {
+                    Ok(p) => pp_permit = Some(p),
+                    Err(_) => {
+                        warn!(%peer, "too many pending push/pull requests");
+                        return Err(ReadError::Closed);
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await
+    };
+    let msg = match timeout(opts.tcp_timeout, read).await {
+        Err(_) => {
+            debug!(%peer, "stream read timed out");
+            return;
+        }
+        Ok(Err(ReadError::Closed)) | Ok(Err(ReadError::Io(_))) => return,
+        Ok(Err(ReadError::Wire(e))) => {
+            warn!(%peer, error = %e, "failed to read stream");
+            let reply = {
+                let mut s = shared.lock();
+                s.memberlist_mut().encode_stream_error(&e.to_string())
+            };
+            let _ = timeout(opts.tcp_timeout, sock.write_all(&reply)).await;
+            return;
+        }
+        Ok(Ok(m)) => m,
+    };
+    let _pp = pp_permit;
+    let reply = {
+        let mut s = shared.lock();
+        let now = shared.now();
+        let r = s.handle_stream(now, peer, msg);
+        shared.flush(&mut s);
+        r
+    };
+    shared.wake.notify_one();
+    if let Some(r) = reply {
+        let _ = timeout(opts.tcp_timeout, sock.write_all(&r)).await;
+        let _ = sock.shutdown().await;
+    }
+}
+
+fn dial_error(to: SocketAddr, e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => {
+            format!("dial tcp {to}: connect: connection refused")
+        }
+        std::io::ErrorKind::TimedOut => format!("dial tcp {to}: i/o timeout"),
+        _ => format!("dial tcp {to}: {e}"),
+    }
+}
+
+/// One request, one reply.
+pub(crate) async fn exchange(
+    opts: &StreamOpts,
+    to: SocketAddr,
+    data: &[u8],
+) -> Result<StreamMsg, String> {
+    let t = opts.tcp_timeout;
+    let mut sock = match timeout(t, TcpStream::connect(to)).await {
+        Err(_) => return Err(format!("dial tcp {to}: i/o timeout")),
+        Ok(Err(e)) => return Err(dial_error(to, &e)),
+        Ok(Ok(s)) => s,
+    };
+    let io = async {
+        if !opts.label.is_empty() {
+            let mut head = vec![serf_wire::msg_type::HAS_LABEL, opts.label.len() as u8];
+            head.extend_from_slice(&opts.label);
+            sock.write_all(&head).await.map_err(|e| e.to_string())?;
+        }
+        sock.write_all(data).await.map_err(|e| e.to_string())?;
+        read_stream(&mut sock, opts, |_| Ok(()))
+            .await
+            .map_err(|e| e.to_string())
+    };
+    match timeout(t, io).await {
+        Err(_) => Err(format!("read tcp {to}: i/o timeout")),
+        Ok(Err(e)) => Err(e),
+        Ok(Ok(StreamMsg::Err(e))) => Err(format!("remote error: {}", e.error)),
+        Ok(Ok(m)) => Ok(m),
+    }
+}
+
+/// Resolves `host`, `host:port` or `[v6]:port` (default port when none is given).
+pub(crate) async fn resolve(host: &str, default_port: u16) -> Result<Vec<SocketAddr>, String> {
+    if let Ok(sa) = host.parse::<SocketAddr>() {
+        return Ok(vec![sa]);
+    }
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, default_port)]);
+    }
+    let with_port = if host
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+    {
+        host.to_string()
+    } else {
+        format!("{host}:{default_port}")
+    };
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(with_port)
+        .await
+        .map_err(|e| e.to_string())?
+        .collect();
+    if addrs.is_empty() {
+        return Err("no addresses".to_string());
+    }
+    // Go joins the first address of each name.
+    Ok(addrs.into_iter().take(1).collect())
+}
