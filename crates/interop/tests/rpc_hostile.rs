@@ -367,10 +367,38 @@ fn vanishing_stream_clients_leak_nothing() {
             fd_count(pid) <= base + 2
         });
     assert!(settled, "fds grew from {base} to {}", fd_count(pid));
-    // Many simultaneous connections: beyond the limit they are closed, the agent survives.
+    // A burst beyond the client limit that hangs up at once: the next client is
+    // served, not turned away while the dead ones release their slots.
     let conns: Vec<TcpStream> = (0..400)
         .filter_map(|_| TcpStream::connect(a.rpc_addr()).ok())
         .collect();
+    drop(conns);
+    still_serving(&a);
+}
+
+#[test]
+fn clients_beyond_the_limit_are_closed_and_the_agent_survives() {
+    if !require(&[Prereq::RustSerf, Prereq::GoSerf]) {
+        return;
+    }
+    let (a, _d) = start(Impl::Rust, "rpc-limit", None);
+    // Hold more idle connections than the limit (256) for longer than the
+    // agent waits for a free slot (5 s): the surplus is closed by the agent.
+    let mut conns: Vec<TcpStream> = (0..300)
+        .filter_map(|_| TcpStream::connect(a.rpc_addr()).ok())
+        .collect();
+    assert_eq!(conns.len(), 300, "connect failed");
+    let last = conns.len() - 1;
+    conns[last]
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut b = [0u8; 64];
+    let outcome = conns[last].read(&mut b);
+    assert!(
+        matches!(outcome, Ok(0))
+            || matches!(&outcome, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the 300th idle client was kept: {outcome:?}"
+    );
     drop(conns);
     still_serving(&a);
 }

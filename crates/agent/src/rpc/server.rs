@@ -17,6 +17,10 @@ use tracing::{info, warn};
 /// Most RPC clients at once.
 pub const MAX_CLIENTS: usize = 256;
 
+/// How long new clients wait for a free slot, from when the limit was reached,
+/// before they are closed.
+pub const CLIENT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What the RPC server needs from the agent.
 #[derive(Debug, Clone)]
 pub struct Ctl {
@@ -38,6 +42,7 @@ pub const STREAM_BUFFER: usize = 512;
 /// Serves clients until the listener fails.
 pub async fn serve(listener: TcpListener, ctl: Ctl) {
     let limit = Arc::new(Semaphore::new(MAX_CLIENTS));
+    let mut full_since: Option<tokio::time::Instant> = None;
     loop {
         let (sock, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -47,9 +52,30 @@ pub async fn serve(listener: TcpListener, ctl: Ctl) {
                 continue;
             }
         };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            warn!("too many RPC clients, closing {peer}");
-            continue;
+        // At the limit, wait a little: clients that just hung up free their slots
+        // as soon as their tasks see the EOF, and a burst should not turn away
+        // the next well-behaved client. Only a limit held for CLIENT_WAIT closes it.
+        // The grace is counted from when the limit was first reached, so a limit
+        // held by idle clients turns newcomers away at once, not one by one.
+        let permit = match limit.clone().try_acquire_owned() {
+            Ok(p) => {
+                full_since = None;
+                p
+            }
+            Err(_) => {
+                let since = *full_since.get_or_insert_with(tokio::time::Instant::now);
+                let deadline = since + CLIENT_WAIT;
+                match tokio::time::timeout_at(deadline, limit.clone().acquire_owned()).await {
+                    Ok(Ok(p)) => {
+                        full_since = None;
+                        p
+                    }
+                    _ => {
+                        warn!("too many RPC clients, closing {peer}");
+                        continue;
+                    }
+                }
+            }
         };
         let ctl = ctl.clone();
         tokio::spawn(async move {
