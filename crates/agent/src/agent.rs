@@ -305,6 +305,17 @@ pub async fn run(args: &[String]) -> i32 {
             return 1;
         }
     };
+    // Go sets up telemetry right after reading the config and before `setupAgent`.
+    let _telemetry = match crate::telemetry::install(&crate::telemetry::TelemetryConfig {
+        statsite_addr: s.cfg.statsite_addr.clone(),
+        statsd_addr: s.cfg.statsd_addr.clone(),
+    }) {
+        Ok(t) => t,
+        Err(e) => {
+            println!("==> {e}");
+            return 1;
+        }
+    };
     println!("==> Starting Serf agent...");
     let mut s = s;
     if let Err(e) = setup(&mut s) {

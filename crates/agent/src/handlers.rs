@@ -332,7 +332,11 @@ async fn handle_event(
     let env = script_env(&event, &self_name, &self_tags);
     let stdin = script_stdin(&event);
     for script in matching {
-        let out = match invoke(&script.script, &env, &stdin, cfg).await {
+        let started = Instant::now();
+        let invoked = invoke(&script.script, &env, &stdin, cfg).await;
+        metrics::histogram!(format!("agent.invoke.{}", script.script))
+            .record(started.elapsed().as_secs_f64() * 1e3);
+        let out = match invoked {
             Ok(out) => out,
             Err(e) => {
                 tracing::error!("Error invoking script '{}': {}", script.script, e);

@@ -10,6 +10,7 @@ mod flags;
 mod handlers;
 mod logging;
 mod rpc;
+mod telemetry;
 
 use base64::Engine;
 

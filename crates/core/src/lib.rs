@@ -70,6 +70,7 @@ impl Serf {
         state.now = now;
         state.next_reap = now + state.cfg.reap_interval;
         state.next_reconnect = now + state.cfg.reconnect_interval;
+        state.next_queue_check = now + state::QUEUE_CHECK_INTERVAL;
         let ml = Memberlist::new(ml_cfg, state, seed, now);
         Ok(Serf {
             ml,
@@ -313,7 +314,8 @@ impl Serf {
             .ml
             .poll_timeout()
             .min(st.next_reap)
-            .min(st.next_reconnect);
+            .min(st.next_reconnect)
+            .min(st.next_queue_check);
         if let Some(q) = st.next_query_deadline() {
             t = t.min(q);
         }

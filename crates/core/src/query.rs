@@ -450,6 +450,8 @@ impl SerfState {
             }
             slot => *slot = Some((q.ltime, vec![q.id])),
         }
+        metrics::counter!("serf.queries").increment(1);
+        metrics::counter!(format!("serf.queries.{}", q.name)).increment(1);
         let rebroadcast = q.flags & FLAG_NO_BROADCAST == 0;
         if !self.filters_match(&q.filters) {
             return rebroadcast;
@@ -649,19 +651,25 @@ impl SerfState {
         }
         if r.flags & FLAG_ACK != 0 {
             if c.acks.insert(r.from.clone()) {
+                metrics::counter!("serf.query_acks").increment(1);
                 self.events.push_back(Event::QueryAck {
                     ltime: r.ltime,
                     id: r.id,
                     from: r.from,
                 });
+            } else {
+                metrics::counter!("serf.query_duplicate_acks").increment(1);
             }
         } else if c.responses.insert(r.from.clone()) {
+            metrics::counter!("serf.query_responses").increment(1);
             self.events.push_back(Event::QueryResponse {
                 ltime: r.ltime,
                 id: r.id,
                 from: r.from,
                 payload: r.payload,
             });
+        } else {
+            metrics::counter!("serf.query_duplicate_responses").increment(1);
         }
         self.check_finished_early(r.ltime);
     }

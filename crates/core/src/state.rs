@@ -15,6 +15,15 @@ use tracing::{debug, info, warn};
 /// Hard cap on user event size, whatever the configuration.
 pub const USER_EVENT_SIZE_HARD_LIMIT: usize = 9216;
 
+/// How often the broadcast queue depths are sampled (Serf's `QueueCheckInterval`).
+pub const QUEUE_CHECK_INTERVAL: Duration = Duration::from_secs(30);
+
+/// A queue at least this deep is logged (Serf's `QueueDepthWarning`).
+pub const QUEUE_DEPTH_WARNING: usize = 128;
+
+/// A failed member back within this long counts as a flap (Serf's `FlapTimeout`).
+pub const FLAP_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Serf-level settings.
 #[derive(Debug, Clone)]
 pub struct SerfConfig {
@@ -218,6 +227,8 @@ pub struct SerfState {
     pub(crate) leaving: bool,
     pub(crate) next_reap: Duration,
     pub(crate) next_reconnect: Duration,
+    /// When the broadcast queue depths are next sampled.
+    pub(crate) next_queue_check: Duration,
     pub(crate) now: Duration,
     pub(crate) queries: crate::query::Queries,
     pub(crate) advertise: SocketAddr,
@@ -269,6 +280,7 @@ impl SerfState {
             leaving: false,
             next_reap: reap,
             next_reconnect: reconnect,
+            next_queue_check: QUEUE_CHECK_INTERVAL,
             now: Duration::ZERO,
             queries,
             advertise: SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0),
@@ -539,6 +551,8 @@ impl SerfState {
                 })
             }
         }
+        metrics::counter!("serf.events").increment(1);
+        metrics::counter!(format!("serf.events.{}", ev.name)).increment(1);
         self.emit(Event::User {
             ltime: ev.ltime,
             name: ev.name.clone(),
@@ -564,6 +578,10 @@ impl SerfState {
     pub(crate) fn handle_timeout(&mut self, now: Duration) {
         self.now = now;
         self.expire_queries(now);
+        if now >= self.next_queue_check {
+            self.next_queue_check = now + QUEUE_CHECK_INTERVAL;
+            self.check_queue_depths();
+        }
         if now < self.next_reap {
             return;
         }
@@ -592,6 +610,22 @@ impl SerfState {
             .retain(|_, i| now.saturating_sub(i.at) <= ttl);
     }
 
+    /// Samples the queue depths and warns about deep ones, as Serf does every 30 s.
+    /// (Pruning to `max_queue_depth` already happens on every enqueue.)
+    fn check_queue_depths(&self) {
+        for (name, q) in [
+            ("Intent", &self.intents),
+            ("Event", &self.event_queue),
+            ("Query", &self.query_queue),
+        ] {
+            let n = q.len();
+            metrics::histogram!(format!("serf.queue.{name}")).record(n as f64);
+            if n >= QUEUE_DEPTH_WARNING {
+                warn!("{name} queue depth: {n}");
+            }
+        }
+    }
+
     fn serf_transmit_limit(&self) -> u32 {
         retransmit_limit(self.retransmit_mult, self.members.len())
     }
@@ -607,6 +641,7 @@ impl Delegate for SerfState {
 
     fn notify_msg(&mut self, now: Duration, msg: &[u8]) {
         self.now = now;
+        metrics::histogram!("serf.msgs.received").record(msg.len() as f64);
         let decoded = match SerfMessage::decode(msg) {
             Ok(m) => m,
             Err(e) => {
@@ -660,6 +695,9 @@ impl Delegate for SerfState {
             let more = q.get_broadcasts(overhead, limit.saturating_sub(used), tl);
             used += more.iter().map(|m| m.len() + overhead).sum::<usize>();
             out.extend(more);
+        }
+        for m in &out {
+            metrics::histogram!("serf.msgs.sent").record(m.len() as f64);
         }
         out
     }
@@ -767,6 +805,12 @@ impl Delegate for SerfState {
             }
             std::collections::hash_map::Entry::Occupied(o) => {
                 let m = o.into_mut();
+                let flapped = m.status == MemberStatus::Failed
+                    && m.leave_time
+                        .is_some_and(|t| now.saturating_sub(t) < FLAP_TIMEOUT);
+                if flapped {
+                    metrics::counter!("serf.member.flap").increment(1);
+                }
                 m.status = MemberStatus::Alive;
                 m
             }
@@ -777,6 +821,7 @@ impl Delegate for SerfState {
         m.tags = fresh.tags;
         m.vsn = fresh.vsn;
         let ev = m.clone();
+        metrics::counter!("serf.member.join").increment(1);
         info!(node = %ev.name, addr = %ev.addr, "EventMemberJoin");
         self.emit(Event::MemberJoin(ev));
     }
@@ -791,6 +836,7 @@ impl Delegate for SerfState {
                 m.status = MemberStatus::Left;
                 m.leave_time = Some(now);
                 let ev = m.clone();
+                metrics::counter!("serf.member.left").increment(1);
                 info!(node = %ev.name, "EventMemberLeave");
                 self.emit(Event::MemberLeave(ev));
             }
@@ -798,6 +844,7 @@ impl Delegate for SerfState {
                 m.status = MemberStatus::Failed;
                 m.leave_time = Some(now);
                 let ev = m.clone();
+                metrics::counter!("serf.member.failed").increment(1);
                 info!(node = %ev.name, "EventMemberFailed");
                 self.emit(Event::MemberFailed(ev));
             }
@@ -816,16 +863,23 @@ impl Delegate for SerfState {
         let other = match crate::coordinate::Coordinate::decode_payload(payload) {
             Ok(c) => c,
             Err(e) => {
-                tracing::error!("serf: Failed to decode coordinate from ping: {e}");
+                tracing::error!("Failed to decode coordinate from ping: {e}");
                 return;
             }
         };
+        let before = self.coord.get_coordinate();
         match self.coord.update(&node.name, &other, rtt) {
             Ok(mine) => {
+                let moved = crate::coordinate::distance_to(&before, &mine);
+                metrics::histogram!("serf.coordinate.adjustment-ms")
+                    .record(moved.as_secs_f64() * 1e3);
                 self.coord_cache.insert(node.name.clone(), other);
                 self.coord_cache.insert(self.name.clone(), mine);
             }
-            Err(e) => debug!("rejected coordinate from {}: {e}", node.name),
+            Err(e) => {
+                metrics::counter!("serf.coordinate.rejected").increment(1);
+                debug!("rejected coordinate from {}: {e}", node.name);
+            }
         }
     }
 
@@ -856,6 +910,7 @@ impl Delegate for SerfState {
         m.tags = fresh.tags;
         m.vsn = fresh.vsn;
         let ev = m.clone();
+        metrics::counter!("serf.member.update").increment(1);
         info!(node = %ev.name, "EventMemberUpdate");
         self.emit(Event::MemberUpdate(ev));
     }

@@ -149,6 +149,8 @@ pub struct Stats {
     pub refutations: u64,
     /// Push/pulls refused by the version check.
     pub push_pull_rejected: u64,
+    /// Gossip rounds run (the driver times the timer step that ran one).
+    pub gossip_rounds: u64,
 }
 
 #[derive(Debug)]
@@ -357,6 +359,11 @@ impl<D: Delegate> Memberlist<D> {
                     n.state == NodeStateKind::Suspect && n.state_change == s.start
                 });
                 if still {
+                    // The accuser's own suspicion is not a confirmation.
+                    let confirmed = (s.confirmations.len() as u32).saturating_sub(1);
+                    if s.k > 0 && confirmed < s.k {
+                        metrics::counter!("memberlist.degraded.timeout").increment(1);
+                    }
                     let inc = self.nodes.get(&name).map_or(0, |n| n.incarnation);
                     info!(node = %name, "marking node as failed, suspect timeout reached");
                     let from = self.cfg.name.clone();
@@ -640,7 +647,11 @@ impl<D: Delegate> Memberlist<D> {
 
     fn apply_health(&mut self, delta: i64) {
         let max = i64::from(self.cfg.awareness_max_multiplier.saturating_sub(1));
+        let before = self.health;
         self.health = (i64::from(self.health) + delta).clamp(0, max) as u32;
+        if self.health != before {
+            metrics::gauge!("memberlist.health.score").set(f64::from(self.health));
+        }
     }
 
     fn push_pull_interval(&self) -> Duration {
@@ -828,6 +839,7 @@ impl<D: Delegate> Memberlist<D> {
                         );
                     }
                 }
+                record_ms("memberlist.probeNode", now.saturating_sub(p.sent));
                 self.finish_probe(now, p.sent);
             }
         }
@@ -865,6 +877,9 @@ impl<D: Delegate> Memberlist<D> {
         };
         let seq = self.next_seq();
         let interval = self.cfg.probe_interval * (self.health + 1);
+        if self.health > 0 {
+            metrics::counter!("memberlist.degraded.probe").increment(1);
+        }
         let ping = Message::Ping(Ping {
             seq_no: seq,
             node: target.name.clone(),
@@ -953,6 +968,7 @@ impl<D: Delegate> Memberlist<D> {
 
     fn probe_failed(&mut self, now: Duration) {
         let Some(p) = self.probe.take() else { return };
+        record_ms("memberlist.probeNode", now.saturating_sub(p.sent));
         self.finish_probe(now, p.sent);
         if p.tcp_ok {
             warn!(node = %p.target, "was able to connect over TCP but UDP probes failed, network may be misconfigured");
@@ -1017,6 +1033,7 @@ impl<D: Delegate> Memberlist<D> {
     }
 
     fn gossip(&mut self, now: Duration) {
+        self.stats.gossip_rounds += 1;
         let me = self.cfg.name.clone();
         let ttl = self.cfg.gossip_to_the_dead_time;
         let targets = self.random_nodes(self.cfg.gossip_nodes, |n| {
@@ -1299,6 +1316,7 @@ impl<D: Delegate> Memberlist<D> {
                     st.state_change = now;
                 }
             }
+            metrics::counter!("memberlist.msg.alive").increment(1);
             if is_local {
                 self.incarnation = self.incarnation.max(inc);
             }
@@ -1339,6 +1357,7 @@ impl<D: Delegate> Memberlist<D> {
         let name = s.node.clone();
         let (inc, from) = (s.incarnation, s.from.clone());
         self.broadcast(&name, Message::Suspect(s), None);
+        metrics::counter!("memberlist.msg.suspect").increment(1);
         if let Some(st) = self.nodes.get_mut(&name) {
             st.incarnation = inc;
             st.state = NodeStateKind::Suspect;
@@ -1377,6 +1396,7 @@ impl<D: Delegate> Memberlist<D> {
         let inc = d.incarnation;
         let notify = if is_local { Some(LEAVE_TOKEN) } else { None };
         self.broadcast(&name, Message::Dead(d), notify);
+        metrics::counter!("memberlist.msg.dead").increment(1);
         if let Some(st) = self.nodes.get_mut(&name) {
             st.incarnation = inc;
             st.state = if left {
@@ -1390,4 +1410,9 @@ impl<D: Delegate> Memberlist<D> {
             self.delegate.notify_leave(now, &st);
         }
     }
+}
+
+/// Records a duration sample in milliseconds, as go-metrics' `MeasureSince` does.
+fn record_ms(name: &'static str, d: Duration) {
+    metrics::histogram!(name).record(d.as_secs_f64() * 1e3);
 }

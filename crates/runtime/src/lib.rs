@@ -136,16 +136,16 @@ impl Shared {
     pub(crate) fn flush(self: &Arc<Self>, serf: &mut Serf) {
         while let Some(t) = serf.poll_transmit() {
             match t {
-                Transmit::Packet { to, data } => {
-                    if let Err(e) = self.udp.try_send_to(&data, to) {
-                        debug!(%to, error = %e, "udp send failed");
-                    }
-                }
+                Transmit::Packet { to, data } => match self.udp.try_send_to(&data, to) {
+                    Ok(n) => metrics::counter!("memberlist.udp.sent").increment(n as u64),
+                    Err(e) => debug!(%to, error = %e, "udp send failed"),
+                },
                 Transmit::PushPull { to, data } => {
                     let me = self.clone();
                     if let Ok(permit) = self.outbound.clone().try_acquire_owned() {
                         tokio::spawn(async move {
                             let _permit = permit;
+                            let started = Instant::now();
                             match net::exchange(&me.stream_opts(), to, &data).await {
                                 Ok(msg) => {
                                     let mut s = me.lock();
@@ -157,6 +157,8 @@ impl Shared {
                                 }
                                 Err(e) => warn!(%to, error = %e, "push/pull failed"),
                             }
+                            metrics::histogram!("memberlist.pushPullNode")
+                                .record(started.elapsed().as_secs_f64() * 1e3);
                             me.wake.notify_one();
                         });
                     }
@@ -898,6 +900,23 @@ pub fn multierror(errors: &[String]) -> String {
     format!("{head}\n{}\n\n", body.join("\n"))
 }
 
+fn on_packet(s: &mut Serf, now: Duration, from: SocketAddr, data: &[u8]) {
+    metrics::counter!("memberlist.udp.received").increment(data.len() as u64);
+    s.handle_packet(now, from, data);
+}
+
+/// Runs due timers and sends what they produced. A step that ran a gossip round is
+/// timed as `memberlist.gossip`, the closest match to memberlist's timing of `gossip()`.
+fn run_timers(shared: &Arc<Shared>, s: &mut Serf, now: Duration) {
+    let started = Instant::now();
+    let rounds = s.memberlist().stats().gossip_rounds;
+    s.handle_timeout(now);
+    shared.flush(s);
+    if s.memberlist().stats().gossip_rounds != rounds {
+        metrics::histogram!("memberlist.gossip").record(started.elapsed().as_secs_f64() * 1e3);
+    }
+}
+
 /// The driver: datagrams first, then due timers, until shutdown.
 async fn drive(shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown.subscribe();
@@ -917,18 +936,19 @@ async fn drive(shared: Arc<Shared>) {
                     Ok((n, from)) => {
                         let mut s = shared.lock();
                         let now = shared.now();
-                        s.handle_packet(now, from, &buf[..n]);
+                        on_packet(&mut s, now, from, &buf[..n]);
                         // Drain what else is already queued before timers get a chance.
                         for _ in 0..256 {
                             match shared.udp.try_recv_from(&mut buf) {
-                                Ok((n, from)) => s.handle_packet(now, from, &buf[..n]),
+                                Ok((n, from)) => on_packet(&mut s, now, from, &buf[..n]),
                                 Err(_) => break,
                             }
                         }
                         if now >= s.poll_timeout() {
-                            s.handle_timeout(now);
+                            run_timers(&shared, &mut s, now);
+                        } else {
+                            shared.flush(&mut s);
                         }
-                        shared.flush(&mut s);
                     }
                     Err(e) => debug!(error = %e, "udp receive failed"),
                 }
@@ -938,12 +958,11 @@ async fn drive(shared: Arc<Shared>) {
                 let now = shared.now();
                 for _ in 0..256 {
                     match shared.udp.try_recv_from(&mut buf) {
-                        Ok((n, from)) => s.handle_packet(now, from, &buf[..n]),
+                        Ok((n, from)) => on_packet(&mut s, now, from, &buf[..n]),
                         Err(_) => break,
                     }
                 }
-                s.handle_timeout(now);
-                shared.flush(&mut s);
+                run_timers(&shared, &mut s, now);
             }
             _ = shared.wake.notified() => {}
         }

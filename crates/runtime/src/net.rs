@@ -128,6 +128,7 @@ pub(crate) async fn serve_streams(shared: Arc<Shared>, listener: TcpListener) {
                 }
             },
         };
+        metrics::counter!("memberlist.tcp.accept").increment(1);
         let Ok(permit) = conns.clone().try_acquire_owned() else {
             debug!(%peer, "too many streams, closing");
             continue;
@@ -194,7 +195,9 @@ async fn handle_conn(
     };
     shared.wake.notify_one();
     if let Some(r) = reply {
-        let _ = timeout(opts.tcp_timeout, sock.write_all(&r)).await;
+        if let Ok(Ok(())) = timeout(opts.tcp_timeout, sock.write_all(&r)).await {
+            metrics::counter!("memberlist.tcp.sent").increment(r.len() as u64);
+        }
         let _ = sock.shutdown().await;
     }
 }
@@ -221,6 +224,7 @@ pub(crate) async fn exchange(
         Ok(Err(e)) => return Err(dial_error(to, &e)),
         Ok(Ok(s)) => s,
     };
+    metrics::counter!("memberlist.tcp.connect").increment(1);
     let io = async {
         if !opts.label.is_empty() {
             let mut head = vec![serf_wire::msg_type::HAS_LABEL, opts.label.len() as u8];
@@ -228,6 +232,7 @@ pub(crate) async fn exchange(
             sock.write_all(&head).await.map_err(|e| e.to_string())?;
         }
         sock.write_all(data).await.map_err(|e| e.to_string())?;
+        metrics::counter!("memberlist.tcp.sent").increment(data.len() as u64);
         read_stream(&mut sock, opts, |_| Ok(()))
             .await
             .map_err(|e| e.to_string())

@@ -577,7 +577,13 @@ impl Snapshot {
 
     /// Appends one whole line with a single write to the `O_APPEND` descriptor.
     fn append(&mut self, line: &str) -> Result<(), String> {
-        let now = Instant::now();
+        let started = Instant::now();
+        let r = self.append_at(started, line);
+        record_ms("serf.snapshot.appendLine", started);
+        r
+    }
+
+    fn append_at(&mut self, now: Instant, line: &str) -> Result<(), String> {
         if self.broken {
             return self.recover(now, "snapshot writes suspended after an error".to_string());
         }
@@ -620,7 +626,10 @@ impl Snapshot {
     }
 
     fn compact_at(&mut self, now: Instant) -> Result<(), String> {
-        match self.write_compacted() {
+        let started = Instant::now();
+        let written = self.write_compacted();
+        record_ms("serf.snapshot.compact", started);
+        match written {
             Ok((file, len)) => {
                 self.file = file;
                 self.offset = len;
@@ -697,6 +706,11 @@ impl Snapshot {
         out.flush()?;
         Ok(len)
     }
+}
+
+/// Records the time since `started` in milliseconds, as go-metrics' `MeasureSince` does.
+fn record_ms(name: &'static str, started: Instant) {
+    metrics::histogram!(name).record(started.elapsed().as_secs_f64() * 1e3);
 }
 
 fn check_line(name: &str, line: &str) -> Result<(), String> {

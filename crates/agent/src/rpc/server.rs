@@ -77,6 +77,7 @@ pub async fn serve(listener: TcpListener, ctl: Ctl) {
                 }
             }
         };
+        metrics::counter!("agent.ipc.accept").increment(1);
         let ctl = ctl.clone();
         tokio::spawn(async move {
             let _permit = permit;
@@ -308,6 +309,7 @@ async fn handle<R: tokio::io::AsyncRead + Unpin>(
         send(wr, seq, "Handshake required", None).await?;
         return Ok(Outcome::Close);
     }
+    metrics::counter!("agent.ipc.command").increment(1);
     if !st.authed && h.command != "handshake" && h.command != "auth" {
         send(wr, seq, "Authentication required", None).await?;
         return Ok(Outcome::Continue);
