@@ -17,9 +17,11 @@ use tracing::{info, warn};
 /// Most RPC clients at once.
 pub const MAX_CLIENTS: usize = 256;
 
-/// How long new clients wait for a free slot, from when the limit was reached,
-/// before they are closed.
+/// How long a client beyond the limit waits for a free slot before it is closed.
 pub const CLIENT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Most clients waiting for a slot at once.
+pub const MAX_WAITING_CLIENTS: usize = 64;
 
 /// What the RPC server needs from the agent.
 #[derive(Debug, Clone)]
@@ -40,9 +42,14 @@ pub struct Ctl {
 pub const STREAM_BUFFER: usize = 512;
 
 /// Serves clients until the listener fails.
+///
+/// At the limit a newcomer waits up to [`CLIENT_WAIT`] for a slot, in its own task:
+/// clients that just hung up free their slots as soon as their tasks see the EOF, and
+/// a burst must not turn away the next well-behaved client. At most
+/// [`MAX_WAITING_CLIENTS`] wait at once; beyond that, newcomers are closed at once.
 pub async fn serve(listener: TcpListener, ctl: Ctl) {
     let limit = Arc::new(Semaphore::new(MAX_CLIENTS));
-    let mut full_since: Option<tokio::time::Instant> = None;
+    let waiting = Arc::new(Semaphore::new(MAX_WAITING_CLIENTS));
     loop {
         let (sock, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -52,39 +59,36 @@ pub async fn serve(listener: TcpListener, ctl: Ctl) {
                 continue;
             }
         };
-        // At the limit, wait a little: clients that just hung up free their slots
-        // as soon as their tasks see the EOF, and a burst should not turn away
-        // the next well-behaved client. Only a limit held for CLIENT_WAIT closes it.
-        // The grace is counted from when the limit was first reached, so a limit
-        // held by idle clients turns newcomers away at once, not one by one.
-        let permit = match limit.clone().try_acquire_owned() {
-            Ok(p) => {
-                full_since = None;
-                p
-            }
-            Err(_) => {
-                let since = *full_since.get_or_insert_with(tokio::time::Instant::now);
-                let deadline = since + CLIENT_WAIT;
-                match tokio::time::timeout_at(deadline, limit.clone().acquire_owned()).await {
-                    Ok(Ok(p)) => {
-                        full_since = None;
-                        p
-                    }
-                    _ => {
-                        warn!("too many RPC clients, closing {peer}");
-                        continue;
-                    }
-                }
-            }
-        };
-        metrics::counter!("agent.ipc.accept").increment(1);
         let ctl = ctl.clone();
+        if let Ok(permit) = limit.clone().try_acquire_owned() {
+            tokio::spawn(serve_client(sock, peer, ctl, permit));
+            continue;
+        }
+        let Ok(wait_slot) = waiting.clone().try_acquire_owned() else {
+            warn!("too many RPC clients, closing {peer}");
+            continue;
+        };
+        let limit = limit.clone();
         tokio::spawn(async move {
-            let _permit = permit;
-            info!("Accepted client: {peer}");
-            client(sock, peer, ctl).await;
+            let permit = tokio::time::timeout(CLIENT_WAIT, limit.acquire_owned()).await;
+            drop(wait_slot);
+            match permit {
+                Ok(Ok(permit)) => serve_client(sock, peer, ctl, permit).await,
+                _ => warn!("too many RPC clients, closing {peer}"),
+            }
         });
     }
+}
+
+async fn serve_client(
+    sock: TcpStream,
+    peer: SocketAddr,
+    ctl: Ctl,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    metrics::counter!("agent.ipc.accept").increment(1);
+    info!("Accepted client: {peer}");
+    client(sock, peer, ctl).await;
 }
 
 struct Session {
