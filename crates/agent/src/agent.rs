@@ -18,21 +18,6 @@ const DEFAULT_PORT: u16 = 7946;
 /// Go's `gracefulTimeout`.
 const GRACEFUL_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Parses `addr[:port]` / `[v6]:port`.
-pub fn parse_addr(s: &str, default_port: u16) -> Option<SocketAddr> {
-    if let Ok(sa) = s.parse::<SocketAddr>() {
-        return Some(sa);
-    }
-    if let Ok(ip) = s
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-    {
-        return Some(SocketAddr::new(ip, default_port));
-    }
-    None
-}
-
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
@@ -63,7 +48,7 @@ pub fn decode_key(s: &str) -> Result<Vec<u8>, String> {
 struct Settings {
     cfg: Config,
     opts: Options,
-    rpc_addr: SocketAddr,
+    rpc_addr: String,
     joins: Vec<String>,
     replay: bool,
     profile: String,
@@ -101,16 +86,16 @@ fn settings(args: &[String]) -> Result<Settings, (String, bool)> {
     })?;
     let profile = cfg.profile.clone().unwrap_or_else(|| "lan".to_string());
     let bind_s = cfg.bind.clone().unwrap_or_else(|| "0.0.0.0".to_string());
-    let bind = parse_addr(&bind_s, DEFAULT_PORT)
-        .ok_or_else(|| fail(format!("Invalid bind address: {bind_s}")))?;
+    let bind = crate::addr::addr_parts(&bind_s, DEFAULT_PORT)
+        .map_err(|e| fail(format!("Invalid bind address: {e}")))?;
     let bind = match &cfg.interface {
         None => bind,
         Some(iface) => interface_bind(iface, bind).map_err(fail)?,
     };
     let advertise = match &cfg.advertise {
         Some(a) => Some(
-            parse_addr(a, DEFAULT_PORT)
-                .ok_or_else(|| fail(format!("Invalid advertise address: {a}")))?,
+            crate::addr::addr_parts(a, DEFAULT_PORT)
+                .map_err(|e| fail(format!("Invalid advertise address: {e}")))?,
         ),
         None => None,
     };
@@ -167,8 +152,8 @@ fn settings(args: &[String]) -> Result<Settings, (String, bool)> {
         .rpc_addr
         .clone()
         .unwrap_or_else(|| "127.0.0.1:7373".to_string());
-    let rpc_addr =
-        parse_addr(&rpc_s, 7373).ok_or_else(|| fail(format!("Invalid RPC address: {rpc_s}")))?;
+    // Resolved when the listener starts, as Go's `net.Listen` does; shown as given.
+    let rpc_addr = rpc_s;
     Ok(Settings {
         opts: Options {
             bind,
@@ -305,6 +290,25 @@ pub async fn run(args: &[String]) -> i32 {
             return 1;
         }
     };
+    // Go's setupLoggers: syslog is checked before anything starts; console lines are
+    // held back until the banner has been printed.
+    let syslog = if s.cfg.enable_syslog {
+        let fac = s.cfg.syslog_facility.as_deref().unwrap_or("LOCAL0");
+        let Some(code) = logging::syslog_facility(fac) else {
+            println!("==> Syslog setup failed: invalid syslog facility: {fac}");
+            return 1;
+        };
+        match logging::SyslogLayer::connect(code) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                println!("==> Syslog setup failed: {e}");
+                return 1;
+            }
+        }
+    } else {
+        None
+    };
+    let level = logging::init(s.level, syslog);
     // Go sets up telemetry right after reading the config and before `setupAgent`.
     let _telemetry = match crate::telemetry::install(&crate::telemetry::TelemetryConfig {
         statsite_addr: s.cfg.statsite_addr.clone(),
@@ -329,6 +333,7 @@ pub async fn run(args: &[String]) -> i32 {
     let encrypted = !s.opts.memberlist.keyring.is_empty();
     let compression = s.opts.memberlist.enable_compression;
     let node = s.opts.memberlist.name.clone();
+    tracing::info!("Serf agent starting");
     let agent = match Agent::start(s.opts).await {
         Ok(a) => a,
         Err(e) => {
@@ -348,18 +353,25 @@ pub async fn run(args: &[String]) -> i32 {
             return 1;
         }
     }
-    println!("==> Starting Serf agent RPC...");
-    let listener = match tokio::net::TcpListener::bind(s.rpc_addr).await {
+    let rpc_sa = match crate::addr::listen_addr(&s.rpc_addr) {
+        Ok(a) => a,
+        Err(e) => {
+            println!("==> Error starting RPC listener: listen tcp: {e}");
+            return 1;
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(rpc_sa).await {
         Ok(l) => l,
         Err(e) => {
             println!(
                 "==> Error starting RPC listener: listen tcp {}: bind: {}",
-                s.rpc_addr,
+                rpc_sa,
                 io_text(&e)
             );
             return 1;
         }
     };
+    println!("==> Starting Serf agent RPC...");
     let events = agent.take_startup_subscriber();
     let scripts = match crate::handlers::parse_event_scripts(&s.cfg.event_handlers) {
         Ok(v) => v,
@@ -414,7 +426,12 @@ pub async fn run(args: &[String]) -> i32 {
     tokio::spawn(server::serve(listener, ctl));
     println!("==> Serf agent running!");
     println!("{:>31}: '{}'", "Node name", node);
-    println!("{:>31}: '{}'", "Bind addr", agent.local_addr());
+    // Go prints the bind address it parsed; an empty host shows as ":port".
+    let bind_shown = match crate::addr::split_host_port(s.cfg.bind.as_deref().unwrap_or("")) {
+        Ok(("", _)) => format!(":{}", agent.local_addr().port()),
+        _ => agent.local_addr().to_string(),
+    };
+    println!("{:>31}: '{}'", "Bind addr", bind_shown);
     if let Some(a) = s.advertise_shown {
         println!("    Advertise addr: '{a}'");
     }
@@ -428,7 +445,7 @@ pub async fn run(args: &[String]) -> i32 {
     }
     if !s.joins.is_empty() {
         println!("==> Joining cluster...(replay: {})", s.replay);
-        match agent.join(&s.joins, s.replay).await {
+        match join_logged(&agent, &s.joins, s.replay).await {
             Ok(n) => println!("    Join completed. Synced with {n} initial agents"),
             Err((_, e)) => {
                 println!("==> {e}");
@@ -440,26 +457,9 @@ pub async fn run(args: &[String]) -> i32 {
     println!();
     println!("==> Log data will now stream in as it occurs:");
     println!();
-    let syslog = if s.cfg.enable_syslog {
-        let fac = s.cfg.syslog_facility.as_deref().unwrap_or("LOCAL0");
-        let Some(code) = logging::syslog_facility(fac) else {
-            println!("==> Syslog setup failed: invalid syslog facility: {fac}");
-            agent.shutdown();
-            return 1;
-        };
-        match logging::SyslogLayer::connect(code) {
-            Ok(l) => Some(l),
-            Err(e) => {
-                println!("==> Syslog setup failed: {e}");
-                agent.shutdown();
-                return 1;
-            }
-        }
-    } else {
-        None
-    };
-    let level = logging::init(s.level, syslog);
-    tracing::info!("Serf agent starting");
+    // Log lines written while starting (our own join, start-up joins) were held
+    // back until now, as Go's gated writer does.
+    logging::ungate();
     let (retry_fail_tx, mut retry_fail_rx) = mpsc::channel::<()>(1);
     if !s.cfg.retry_join.is_empty() {
         let interval = s
@@ -507,7 +507,9 @@ impl Reload {
         let cfg = match config::load(&self.args) {
             Ok(c) => c,
             Err((e, _)) => {
-                tracing::error!("Failed to reload configs: {e}");
+                // Go's readConfig prints the error, then handleReload its own line.
+                println!("==> {e}");
+                println!("==> Failed to reload configs");
                 return;
             }
         };
@@ -577,7 +579,7 @@ async fn retry_join(
     let mut attempt = 0i64;
     loop {
         tracing::info!("Joining cluster...(replay: {replay})");
-        match agent.join(&addrs, replay).await {
+        match join_logged(&agent, &addrs, replay).await {
             Ok(n) => {
                 tracing::info!("Join completed. Synced with {n} initial agents");
                 return;
@@ -602,16 +604,56 @@ fn io_text(e: &std::io::Error) -> String {
     }
 }
 
-async fn graceful_leave(agent: &Agent) -> i32 {
-    println!("==> Gracefully shutting down agent...");
-    match tokio::time::timeout(GRACEFUL_TIMEOUT + Duration::from_secs(2), agent.leave()).await {
+/// Go's `Agent.Join`: the join with the log lines written around it.
+pub async fn join_logged(
+    agent: &Agent,
+    addrs: &[String],
+    replay: bool,
+) -> Result<usize, (usize, String)> {
+    tracing::info!(target: "serf::agent", "joining: [{}] replay: {replay}", addrs.join(" "));
+    let r = agent.join(addrs, replay).await;
+    let n = match &r {
+        Ok(n) | Err((n, _)) => *n,
+    };
+    if n > 0 {
+        tracing::info!(target: "serf::agent", "joined: {n} nodes");
+    }
+    if let Err((_, e)) = &r {
+        tracing::warn!(target: "serf::agent", "error joining: {}", e.trim_end());
+    }
+    r
+}
+
+/// Go's `Agent.Shutdown`, with its log lines.
+fn shutdown_logged(agent: &Agent, left: bool) {
+    tracing::info!("requesting serf shutdown");
+    if !left {
+        tracing::warn!(target: "serf_core", "Shutdown without a Leave");
+    }
+    agent.shutdown();
+    tracing::info!("shutdown complete");
+}
+
+/// Go's `Agent.Leave` then `Agent.Shutdown`; the exit code.
+async fn leave_and_shutdown(agent: &Agent) -> i32 {
+    tracing::info!("requesting graceful leave from Serf");
+    let code = match tokio::time::timeout(GRACEFUL_TIMEOUT + Duration::from_secs(2), agent.leave())
+        .await
+    {
         Ok(Ok(())) => 0,
         Ok(Err(e)) => {
             println!("==> Error: {e}");
             1
         }
         Err(_) => 1,
-    }
+    };
+    shutdown_logged(agent, true);
+    code
+}
+
+async fn graceful_leave(agent: &Agent) -> i32 {
+    println!("==> Gracefully shutting down agent...");
+    leave_and_shutdown(agent).await
 }
 
 async fn wait_for_exit(
@@ -630,12 +672,28 @@ async fn wait_for_exit(
         println!("==> Failed to install signal handlers");
         return 1;
     };
+    // Signals a Go program catches and ignores (its runtime's default), so that
+    // `kill -USR2` does not kill the agent; SIGQUIT exits 2 as Go's runtime does.
+    let (Ok(mut usr2), Ok(mut alarm), Ok(mut quit)) = (
+        signal(SignalKind::user_defined2()),
+        signal(SignalKind::alarm()),
+        signal(SignalKind::quit()),
+    ) else {
+        println!("==> Failed to install signal handlers");
+        return 1;
+    };
     loop {
         tokio::select! {
+            _ = usr2.recv() => {}
+            _ = alarm.recv() => {}
+            _ = quit.recv() => {
+                eprintln!("SIGQUIT: quit");
+                return 2;
+            }
             _ = int.recv() => {
                 println!("==> Caught signal: interrupt");
                 if skip_leave_on_interrupt {
-                    agent.shutdown();
+                    shutdown_logged(agent, false);
                     return 1;
                 }
                 return tokio::select! {
@@ -653,7 +711,7 @@ async fn wait_for_exit(
                         _ = term.recv() => 1,
                     };
                 }
-                agent.shutdown();
+                shutdown_logged(agent, false);
                 return 1;
             }
             _ = hup.recv() => {
@@ -662,7 +720,8 @@ async fn wait_for_exit(
                 reload.run();
             }
             _ = leave_rx.recv() => {
-                return graceful_leave(agent).await;
+                // `serf leave` over RPC: no banner line, as in Go.
+                return leave_and_shutdown(agent).await;
             }
             _ = retry_fail_rx.recv() => {
                 tracing::error!("maximum retry join attempts made, exiting");

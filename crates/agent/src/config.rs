@@ -115,8 +115,17 @@ fn value_text(v: &Value) -> String {
 /// Parses one JSON config document; errors in Go's mapstructure wording.
 pub fn parse_json(text: &str) -> Result<Config, String> {
     let v: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    let Value::Object(map) = v else {
-        return Err("1 error(s) decoding:\n\n* '' expected a map, got 'slice'".to_string());
+    let map = match v {
+        Value::Object(map) => map,
+        // `null` decodes to an unchanged (empty) config in Go.
+        Value::Null => return Ok(Config::default()),
+        other => {
+            let kind = match other {
+                Value::Array(_) => "slice",
+                ref v => type_name(v),
+            };
+            return Err(format!("'' expected a map, got '{kind}'"));
+        }
     };
     let mut c = Config::default();
     let mut errors = Vec::new();
@@ -264,10 +273,12 @@ pub fn parse_json(text: &str) -> Result<Config, String> {
 /// Go's `MergeConfig`: strings/numbers/durations override when set, booleans only turn on,
 /// tags merge by key, lists concatenate.
 pub fn merge(a: &mut Config, b: Config) {
-    macro_rules! over {
-        ($($f:ident),*) => { $( if b.$f.is_some() { a.$f = b.$f; } )* };
+    // Go's MergeConfig copies a value only when it is set: a string that is not empty,
+    // a number or duration that is not zero.
+    macro_rules! over_str {
+        ($($f:ident),*) => { $( if b.$f.as_deref().is_some_and(|v| !v.is_empty()) { a.$f = b.$f; } )* };
     }
-    over!(
+    over_str!(
         node_name,
         role,
         tags_file,
@@ -279,21 +290,33 @@ pub fn merge(a: &mut Config, b: Config) {
         log_level,
         rpc_addr,
         rpc_auth,
-        protocol,
-        query_response_size_limit,
-        query_size_limit,
-        user_event_size_limit,
         profile,
         snapshot_path,
         discover,
+        syslog_facility,
+        statsite_addr,
+        statsd_addr
+    );
+    macro_rules! over_num {
+        ($($f:ident),*) => { $( if b.$f.is_some_and(|v| v != 0) { a.$f = b.$f; } )* };
+    }
+    over_num!(
+        query_response_size_limit,
+        query_size_limit,
+        user_event_size_limit,
+        retry_max_attempts
+    );
+    if b.protocol.is_some_and(|v| v > 0) {
+        a.protocol = b.protocol;
+    }
+    macro_rules! over_dur {
+        ($($f:ident),*) => { $( if b.$f.is_some_and(|v| !v.is_zero()) { a.$f = b.$f; } )* };
+    }
+    over_dur!(
         reconnect_interval,
         reconnect_timeout,
         tombstone_timeout,
-        syslog_facility,
-        retry_max_attempts,
         retry_interval,
-        statsite_addr,
-        statsd_addr,
         broadcast_timeout
     );
     macro_rules! on {
@@ -393,12 +416,11 @@ pub fn from_flags(p: &Parsed) -> Result<Config, (String, bool)> {
     let dur = |n: &str| -> Result<Option<Duration>, (String, bool)> {
         match p.get(n) {
             None => Ok(None),
-            Some(v) => parse_duration(v).map(Some).map_err(|_| {
-                (
-                    format!("invalid value \"{v}\" for flag -{n}: parse error"),
-                    true,
-                )
-            }),
+            // Go reads these flags as strings and parses them after the tags.
+            Some("") => Ok(None),
+            Some(v) => parse_duration(v)
+                .map(Some)
+                .map_err(|e| (format!("Error: {e}"), false)),
         }
     };
     let int = |n: &str| -> Result<Option<i64>, (String, bool)> {
@@ -414,7 +436,7 @@ pub fn from_flags(p: &Parsed) -> Result<Config, (String, bool)> {
     };
     let mut tags = Vec::new();
     for t in p.all("tag") {
-        let Some((k, v)) = t.split_once('=') else {
+        let Some((k, v)) = t.split_once('=').filter(|(k, _)| !k.is_empty()) else {
             return Err((format!("Error: Invalid tag: '{t}'"), false));
         };
         match tags

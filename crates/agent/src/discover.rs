@@ -129,23 +129,9 @@ pub fn start(
 
 /// A join with the log lines Go's `Agent.Join` writes around it.
 async fn agent_join(agent: &Agent, addrs: &[String], replay: bool) -> Result<usize, String> {
-    tracing::info!("joining: [{}] replay: {replay}", addrs.join(" "));
-    match agent.join(addrs, replay).await {
-        Ok(n) => {
-            if n > 0 {
-                tracing::info!("joined: {n} nodes");
-            }
-            Ok(n)
-        }
-        Err((n, e)) => {
-            if n > 0 {
-                tracing::info!("joined: {n} nodes");
-            }
-            let e = e.trim_end().to_string();
-            tracing::warn!("error joining: {e}");
-            Err(e)
-        }
-    }
+    crate::agent::join_logged(agent, addrs, replay)
+        .await
+        .map_err(|(_, e)| e.trim_end().to_string())
 }
 
 /// The service name (`_serf_<cluster>._tcp.local.`).

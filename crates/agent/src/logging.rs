@@ -128,6 +128,10 @@ fn event_text(event: &Event<'_>) -> String {
         rest: String::new(),
     };
     event.record(&mut f);
+    // Go's logger adds the line's newline only when the message lacks one.
+    if f.rest.is_empty() && f.message.ends_with('\n') {
+        f.message.pop();
+    }
     format!(
         "[{}] {}: {}{}",
         level_tag(*meta.level()),
@@ -293,6 +297,56 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for SinkLayer {
     }
 }
 
+/// Console lines held back until [`ungate`] (Go's `GatedWriter`): the agent prints its
+/// banner first. `None` once open. Bounded: beyond the cap, lines are dropped.
+static GATE: std::sync::Mutex<Option<Vec<u8>>> = std::sync::Mutex::new(Some(Vec::new()));
+
+/// Most bytes held back by the gate.
+const GATE_CAP: usize = 1 << 20;
+
+fn gate() -> std::sync::MutexGuard<'static, Option<Vec<u8>>> {
+    match GATE.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+/// Writes the held-back console lines and lets new ones through.
+pub fn ungate() {
+    let mut g = gate();
+    if let Some(buf) = g.take() {
+        let mut out = std::io::stdout().lock();
+        let _ = std::io::Write::write_all(&mut out, &buf);
+        let _ = std::io::Write::flush(&mut out);
+    }
+}
+
+/// Standard output behind the gate.
+struct GatedStdout;
+
+impl std::io::Write for GatedStdout {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let mut g = gate();
+        match g.as_mut() {
+            Some(buf) => {
+                if buf.len() + data.len() <= GATE_CAP {
+                    buf.extend_from_slice(data);
+                }
+                Ok(data.len())
+            }
+            None => {
+                drop(g);
+                std::io::stdout().write_all(data)?;
+                Ok(data.len())
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stdout().flush()
+    }
+}
+
 /// Changes the console log level of the installed logger.
 pub type LevelHandle = Box<dyn Fn(Level) + Send + Sync>;
 
@@ -307,7 +361,7 @@ pub fn init(level: Level, syslog: Option<SyslogLayer>) -> Option<LevelHandle> {
     );
     let fmt = tracing_subscriber::fmt::layer()
         .event_format(GoFormat)
-        .with_writer(std::io::stdout);
+        .with_writer(|| GatedStdout);
     tracing_subscriber::registry()
         .with(SinkLayer.with_filter(tracing_subscriber::filter::LevelFilter::DEBUG))
         .with(fmt.with_filter(filter))

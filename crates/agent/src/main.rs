@@ -1,6 +1,7 @@
 //! `serf`: a drop-in replacement for HashiCorp's `serf` binary.
 #![forbid(unsafe_code)]
 
+mod addr;
 mod agent;
 mod cli;
 mod coalesce;
@@ -160,7 +161,11 @@ fn exit_quietly_on_broken_pipe() {
 
 fn main() {
     exit_quietly_on_broken_pipe();
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    // Go takes arguments as bytes; a non-UTF-8 argument must not crash us.
+    let mut args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     // Go's main turns `-v`/`--version` anywhere into the `version` command.
     if args.iter().any(|a| a == "-v" || a == "--version") {
         args.insert(0, "version".to_string());

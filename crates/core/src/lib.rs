@@ -9,6 +9,7 @@
 
 pub mod clock;
 pub mod coordinate;
+pub mod goregex;
 pub mod query;
 pub mod state;
 

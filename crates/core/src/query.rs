@@ -312,7 +312,7 @@ impl SerfState {
                     if !ok {
                         return false;
                     }
-                    match regex::Regex::new(&expr) {
+                    match crate::goregex::compile(&expr) {
                         Ok(re) if re.is_match(self.tag_value(&tag)) => {}
                         Ok(_) => return false,
                         Err(e) => {
@@ -343,7 +343,7 @@ impl SerfState {
                         .iter()
                         .find(|(k, _)| k == tag)
                         .map_or("", |(_, v)| v.as_str());
-                    regex::Regex::new(expr).is_ok_and(|re| re.is_match(v))
+                    crate::goregex::compile(expr).is_ok_and(|re| re.is_match(v))
                 })
             })
             .map(|m| m.name.clone())

@@ -493,7 +493,7 @@ impl SerfState {
                 // Keep the time it failed (tombstone timing counts from there, as in Go).
                 m.leave_time = m.leave_time.or(Some(now));
                 let ev = m.clone();
-                info!(node = %ev.name, "EventMemberLeave (forced)");
+                info!("EventMemberLeave (forced): {} {}", ev.name, ev.addr);
                 self.emit(Event::MemberLeave(ev));
                 if msg.prune {
                     self.prune(&msg.node);
@@ -518,7 +518,7 @@ impl SerfState {
         self.coord.forget_node(name);
         self.coord_cache.remove(name);
         if let Some(m) = self.members.remove(name) {
-            info!(node = %name, "EventMemberReap (forced)");
+            info!("EventMemberReap (forced): {} {}", name, m.addr);
             self.emit(Event::MemberReap(m));
         }
     }
@@ -532,7 +532,10 @@ impl SerfState {
         let n = self.event_buffer.len() as u64;
         let cur = self.event_clock.time();
         if cur > n && ev.ltime < cur - n {
-            warn!(name = %ev.name, "received old event, ignoring");
+            warn!(
+                "received old event {} from time {} (current: {cur})",
+                ev.name, ev.ltime
+            );
             return false;
         }
         let idx = (ev.ltime % n) as usize;
@@ -601,7 +604,7 @@ impl SerfState {
             self.coord.forget_node(&name);
             self.coord_cache.remove(&name);
             if let Some(m) = self.members.remove(&name) {
-                info!(node = %name, "EventMemberReap");
+                info!("EventMemberReap: {name}");
                 self.emit(Event::MemberReap(m));
             }
         }
@@ -732,7 +735,7 @@ impl Delegate for SerfState {
         let pp = match PushPullState::decode(buf) {
             Ok(pp) => pp,
             Err(e) => {
-                warn!(error = %e, "failed to decode remote serf state");
+                tracing::error!("Failed to decode remote state: {e}");
                 return;
             }
         };
@@ -822,7 +825,7 @@ impl Delegate for SerfState {
         m.vsn = fresh.vsn;
         let ev = m.clone();
         metrics::counter!("serf.member.join").increment(1);
-        info!(node = %ev.name, addr = %ev.addr, "EventMemberJoin");
+        info!("EventMemberJoin: {} {}", ev.name, ev.addr);
         self.emit(Event::MemberJoin(ev));
     }
 
@@ -837,7 +840,7 @@ impl Delegate for SerfState {
                 m.leave_time = Some(now);
                 let ev = m.clone();
                 metrics::counter!("serf.member.left").increment(1);
-                info!(node = %ev.name, "EventMemberLeave");
+                info!("EventMemberLeave: {} {}", ev.name, ev.addr);
                 self.emit(Event::MemberLeave(ev));
             }
             MemberStatus::Alive => {
@@ -845,7 +848,7 @@ impl Delegate for SerfState {
                 m.leave_time = Some(now);
                 let ev = m.clone();
                 metrics::counter!("serf.member.failed").increment(1);
-                info!(node = %ev.name, "EventMemberFailed");
+                info!("EventMemberFailed: {} {}", ev.name, ev.addr);
                 self.emit(Event::MemberFailed(ev));
             }
             other => warn!(node = %node.name, status = other.as_str(), "bad state when leave"),
@@ -911,7 +914,7 @@ impl Delegate for SerfState {
         m.vsn = fresh.vsn;
         let ev = m.clone();
         metrics::counter!("serf.member.update").increment(1);
-        info!(node = %ev.name, "EventMemberUpdate");
+        info!("EventMemberUpdate: {}", ev.name);
         self.emit(Event::MemberUpdate(ev));
     }
 }

@@ -365,7 +365,9 @@ impl<D: Delegate> Memberlist<D> {
                         metrics::counter!("memberlist.degraded.timeout").increment(1);
                     }
                     let inc = self.nodes.get(&name).map_or(0, |n| n.incarnation);
-                    info!(node = %name, "marking node as failed, suspect timeout reached");
+                    info!(
+                        "Marking {name} as failed, suspect timeout reached ({confirmed} peer confirmations)"
+                    );
                     let from = self.cfg.name.clone();
                     self.dead_node(
                         now,
@@ -764,7 +766,7 @@ impl<D: Delegate> Memberlist<D> {
 
     fn handle_ping(&mut self, from: SocketAddr, p: Ping) {
         if !p.node.is_empty() && p.node != self.cfg.name {
-            debug!(target_node = %p.node, "got ping for unexpected node");
+            warn!("Got ping for unexpected node '{}' from={from}", p.node);
             return;
         }
         let payload = self.delegate.ack_payload();
@@ -971,7 +973,10 @@ impl<D: Delegate> Memberlist<D> {
         record_ms("memberlist.probeNode", now.saturating_sub(p.sent));
         self.finish_probe(now, p.sent);
         if p.tcp_ok {
-            warn!(node = %p.target, "was able to connect over TCP but UDP probes failed, network may be misconfigured");
+            warn!(
+                "Was able to connect to {} but other probes failed, network may be misconfigured",
+                p.target
+            );
             self.apply_health(-1);
             return;
         }
@@ -984,7 +989,7 @@ impl<D: Delegate> Memberlist<D> {
         if !self.nodes.contains_key(&p.target) {
             return;
         }
-        info!(node = %p.target, "suspect has failed, no acks received");
+        info!("Suspect {} has failed, no acks received", p.target);
         let s = Suspect {
             incarnation: p.incarnation,
             node: p.target.clone(),
@@ -1257,13 +1262,20 @@ impl<D: Delegate> Memberlist<D> {
                     && st.state == NodeStateKind::Dead
                     && now.saturating_sub(st.state_change) > self.cfg.dead_node_reclaim_time;
                 if st.state == NodeStateKind::Left || reclaim {
+                    info!(
+                        "Updating address for left or failed node {} from {}:{} to {}:{}",
+                        a.node, st.addr, st.port, a.addr, a.port
+                    );
                     updates_addr = true;
                 } else {
-                    warn!(
-                        node = %a.node,
-                        existing = %st.socket_addr(),
-                        other = %SocketAddr::new(a.addr, a.port),
-                        "conflicting address for node"
+                    tracing::error!(
+                        "Conflicting address for {}. Mine: {}:{} Theirs: {}:{} Old state: {}",
+                        a.node,
+                        st.addr,
+                        st.port,
+                        a.addr,
+                        a.port,
+                        st.state.as_u8()
                     );
                     let existing = st.clone();
                     let mut other = st.clone();
@@ -1350,7 +1362,7 @@ impl<D: Delegate> Memberlist<D> {
             return;
         }
         if s.node == self.cfg.name {
-            warn!(from = %s.from, "refuting a suspect message");
+            warn!("Refuting a suspect message (from: {})", s.from);
             self.refute(s.incarnation);
             return;
         }
@@ -1388,7 +1400,7 @@ impl<D: Delegate> Memberlist<D> {
         let name = d.node.clone();
         let is_local = name == self.cfg.name;
         if is_local && !self.leaving {
-            warn!(from = %d.from, "refuting a dead message");
+            warn!("Refuting a dead message (from: {})", d.from);
             self.refute(d.incarnation);
             return;
         }

@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 mod net;
+pub mod private_ip;
 pub mod snapshot;
 
 pub use serf_core::{Event, KeyOpKind, KeyResponse, Member, MemberStatus, QueryParams, SerfConfig};
@@ -272,16 +273,10 @@ impl std::fmt::Debug for Agent {
     }
 }
 
-/// Picks the address to advertise when bound to an unspecified address, as Go does: the
-/// first private IPv4 address of the machine.
+/// Picks the address to advertise when bound to an unspecified address, as Go does
+/// (go-sockaddr's `GetPrivateIP`); see [`private_ip`](mod@private_ip) for the rules.
 pub fn private_ip() -> Option<IpAddr> {
-    let addrs = if_addrs::get_if_addrs().ok()?;
-    addrs.into_iter().map(|i| i.ip()).find(|ip| match ip {
-        IpAddr::V4(v4) => {
-            v4.is_private() || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
-        }
-        IpAddr::V6(_) => false,
-    })
+    private_ip::host_private_ip()
 }
 
 impl Agent {
@@ -363,7 +358,7 @@ impl Agent {
         }
         tokio::spawn(drive(shared.clone()));
         tokio::spawn(net::serve_streams(shared.clone(), tcp));
-        info!(%local, "serf agent started");
+        debug!("serf runtime started on {local}");
         let agent = Agent { shared, local };
         if !rejoin.is_empty() {
             let a = agent.clone();
@@ -861,6 +856,7 @@ pub fn write_keyring_file(path: &std::path::Path, kr: &serf_wire::Keyring) -> Re
 
 /// Writes a tags file: a JSON object (atomic rename).
 pub fn write_tags_file(path: &std::path::Path, tags: &[(String, String)]) -> Result<(), String> {
+    // Go's `json.MarshalIndent(tags, "", "  ")`: keys sorted, HTML-safe escaping.
     let esc = |s: &str| {
         let mut o = String::with_capacity(s.len() + 2);
         o.push('"');
@@ -868,6 +864,12 @@ pub fn write_tags_file(path: &std::path::Path, tags: &[(String, String)]) -> Res
             match c {
                 '"' => o.push_str("\\\""),
                 '\\' => o.push_str("\\\\"),
+                '\n' => o.push_str("\\n"),
+                '\r' => o.push_str("\\r"),
+                '\t' => o.push_str("\\t"),
+                '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                    o.push_str(&format!("\\u{:04x}", c as u32))
+                }
                 c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
                 c => o.push(c),
             }
@@ -875,18 +877,39 @@ pub fn write_tags_file(path: &std::path::Path, tags: &[(String, String)]) -> Res
         o.push('"');
         o
     };
-    let body: Vec<String> = tags
-        .iter()
-        .map(|(k, v)| format!("{}:{}", esc(k), esc(v)))
-        .collect();
-    write_atomic(path, format!("{{{}}}", body.join(",")).as_bytes())
+    let mut sorted: Vec<&(String, String)> = tags.iter().collect();
+    sorted.sort();
+    let body = if sorted.is_empty() {
+        "{}".to_string()
+    } else {
+        let lines: Vec<String> = sorted
+            .iter()
+            .map(|(k, v)| format!("  {}: {}", esc(k), esc(v)))
+            .collect();
+        format!("{{\n{}\n}}", lines.join(",\n"))
+    };
+    write_atomic(path, body.as_bytes())
 }
 
+/// Writes `path` through a synced temporary file and a rename, with mode 0600 as Go
+/// writes keyring and tags files (they may hold secrets).
 fn write_atomic(path: &std::path::Path, data: &[u8]) -> Result<(), String> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let err = |e: std::io::Error| format!("failed to write {}: {e}", path.display());
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
-    std::fs::write(&tmp, data).map_err(|e| format!("failed to write {}: {e}", path.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("failed to write {}: {e}", path.display()))
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(err)?;
+    f.write_all(data).map_err(err)?;
+    f.sync_all().map_err(err)?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(err)
 }
 
 /// Formats errors the way hashicorp/go-multierror does.

@@ -226,7 +226,7 @@ fn filter_members(
     status: &str,
     tags: &[(String, String)],
 ) -> Result<Vec<Member>, String> {
-    let re = |e: &str| regex::Regex::new(&format!("^{e}$")).map_err(|e| e.to_string());
+    let re = |e: &str| serf_core::goregex::compile(&format!("^{e}$")).map_err(|e| e.to_string());
     let name_re = if name.is_empty() {
         None
     } else {
@@ -384,23 +384,16 @@ async fn handle<R: tokio::io::AsyncRead + Unpin>(
                 Ok(true)
             })
             .map_err(|e| format!("decode failed: {e}"))?;
-            info!("joining: {existing:?} replay: {replay}");
-            let (num, err) = match ctl.agent.join(&existing, replay).await {
-                Ok(n) => {
-                    info!("joined: {n} nodes");
-                    (n, String::new())
-                }
-                Err((n, e)) => {
-                    warn!("error joining: {e}");
-                    (n, e)
-                }
+            let (num, err) = match crate::agent::join_logged(&ctl.agent, &existing, replay).await {
+                Ok(n) => (n, String::new()),
+                Err((n, e)) => (n, e),
             };
             let mut w = rpc_writer();
             w.map(1).str("Num").uint(num as u64);
             send(wr, seq, &err, Some(w.into_vec())).await?;
         }
         "leave" => {
-            info!("requesting graceful leave");
+            info!("Graceful leave triggered");
             send(wr, seq, "", None).await?;
             let _ = ctl.leave.send(()).await;
         }
@@ -442,9 +435,9 @@ async fn handle<R: tokio::io::AsyncRead + Unpin>(
             })
             .map_err(|e| format!("decode failed: {e}"))?;
             if prune {
-                info!("Force leaving node (prune): {node}");
+                info!(target: "serf::agent", "Force leaving node (prune): {node}");
             } else {
-                info!("Force leaving node: {node}");
+                info!(target: "serf::agent", "Force leaving node: {node}");
             }
             ctl.agent.force_leave(&node, prune);
             send(wr, seq, "", None).await?;
@@ -632,7 +625,6 @@ async fn handle<R: tokio::io::AsyncRead + Unpin>(
             match ctl.agent.query(&name, &payload, &params) {
                 Err(e) => {
                     warn!(target: "serf::agent", "failed to start user query: {e}");
-                    warn!("failed to start user query: {e}");
                     send(wr, seq, &e, None).await?;
                 }
                 Ok(mut handle) => {
@@ -683,6 +675,7 @@ async fn handle<R: tokio::io::AsyncRead + Unpin>(
                 _ => serf_core::KeyOpKind::List,
             };
             info!(
+                target: "serf::agent",
                 "{}",
                 match kind {
                     serf_core::KeyOpKind::Install => "Initiating key installation",
@@ -872,7 +865,7 @@ fn stats_body(ctl: &Ctl) -> Vec<u8> {
         .map_or(1, |n| n.get())
         .to_string();
     let runtime = [
-        ("arch", std::env::consts::ARCH.to_string()),
+        ("arch", go_arch().to_string()),
         ("cpu_count", cpus.clone()),
         ("goroutines", "0".to_string()),
         ("max_procs", cpus),
@@ -904,4 +897,28 @@ fn stats_body(ctl: &Ctl) -> Vec<u8> {
         tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
     );
     w.into_vec()
+}
+
+/// The architecture as Go's `runtime.GOARCH` names it, for scripts reading `serf info`.
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "x86" => "386",
+        "aarch64" => "arm64",
+        "powerpc64" => {
+            if cfg!(target_endian = "little") {
+                "ppc64le"
+            } else {
+                "ppc64"
+            }
+        }
+        "mips64" => {
+            if cfg!(target_endian = "little") {
+                "mips64le"
+            } else {
+                "mips64"
+            }
+        }
+        other => other,
+    }
 }

@@ -1,0 +1,178 @@
+//! Address strings as Go's agent reads them: `net.SplitHostPort` (with its error texts),
+//! the agent's `AddrParts` (a missing port becomes the default one), and
+//! `net.ResolveTCPAddr` (host names are resolved, IPv4 preferred; an empty host means
+//! every interface).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+
+/// Go's `*net.AddrError` text.
+fn addr_err(addr: &str, why: &str) -> String {
+    format!("address {addr}: {why}")
+}
+
+const MISSING_PORT: &str = "missing port in address";
+
+/// `net.SplitHostPort`: `host:port`, `[v6]:port`; Go's errors otherwise.
+pub fn split_host_port(s: &str) -> Result<(&str, &str), String> {
+    let Some(i) = s.rfind(':') else {
+        return Err(addr_err(s, MISSING_PORT));
+    };
+    let (host, j, k) = if let Some(rest) = s.strip_prefix('[') {
+        let Some(end) = rest.find(']').map(|e| e + 1) else {
+            return Err(addr_err(s, "missing ']' in address"));
+        };
+        if end + 1 == s.len() {
+            return Err(addr_err(s, MISSING_PORT));
+        }
+        if end + 1 != i {
+            if s.as_bytes().get(end + 1) == Some(&b':') {
+                return Err(addr_err(s, "too many colons in address"));
+            }
+            return Err(addr_err(s, MISSING_PORT));
+        }
+        (&s[1..end], 1, end + 1)
+    } else {
+        let host = &s[..i];
+        if host.contains(':') {
+            return Err(addr_err(s, "too many colons in address"));
+        }
+        (host, 0, 0)
+    };
+    if s[j..].contains('[') {
+        return Err(addr_err(s, "unexpected '[' in address"));
+    }
+    if s[k..].contains(']') {
+        return Err(addr_err(s, "unexpected ']' in address"));
+    }
+    Ok((host, &s[i + 1..]))
+}
+
+/// A port as `net.ResolveTCPAddr` reads it: a number up to 65535 or a service name.
+fn port(p: &str) -> Result<u16, String> {
+    if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) {
+        return p.parse().map_err(|_| addr_err(p, "invalid port"));
+    }
+    if p.is_empty() {
+        return Ok(0);
+    }
+    // A service name, from the services database as Go's resolver reads it.
+    service_port(p).ok_or_else(|| addr_err(&format!("tcp/{p}"), "unknown port"))
+}
+
+/// The TCP port of service `name` (or an alias) in /etc/services.
+fn service_port(name: &str) -> Option<u16> {
+    let db = std::fs::read_to_string("/etc/services").ok()?;
+    db.lines().find_map(|line| {
+        let line = line.split('#').next().unwrap_or("");
+        let mut f = line.split_whitespace();
+        let service = f.next()?;
+        let (port, proto) = f.next()?.split_once('/')?;
+        let named = service == name || f.any(|alias| alias == name);
+        (named && proto == "tcp")
+            .then(|| port.parse().ok())
+            .flatten()
+    })
+}
+
+/// `net.ResolveTCPAddr("tcp", host:port)` for a split address.
+fn resolve(host: &str, port_s: &str) -> Result<SocketAddr, String> {
+    let port = port(port_s)?;
+    if host.is_empty() {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
+    }
+    let literal = host.split('%').next().unwrap_or(host);
+    if let Ok(ip) = literal.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    let found: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|_| format!("lookup {host}: no such host"))?
+        .collect();
+    found
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| found.first())
+        .copied()
+        .ok_or_else(|| format!("lookup {host}: no such host"))
+}
+
+/// The agent's `AddrParts`: `address` with `default_port` when it has none, resolved.
+pub fn addr_parts(address: &str, default_port: u16) -> Result<SocketAddr, String> {
+    match split_host_port(address) {
+        Ok((host, p)) => resolve(host, p),
+        Err(e) if e.ends_with(MISSING_PORT) => {
+            let with_port = format!("{address}:{default_port}");
+            let (host, p) = split_host_port(&with_port)?;
+            resolve(host, p)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// What `net.Listen("tcp", address)` accepts: a port is required.
+pub fn listen_addr(address: &str) -> Result<SocketAddr, String> {
+    let (host, p) = split_host_port(address)?;
+    resolve(host, p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_like_go() {
+        assert_eq!(split_host_port("a:1"), Ok(("a", "1")));
+        assert_eq!(split_host_port(":1"), Ok(("", "1")));
+        assert_eq!(split_host_port("[::1]:1"), Ok(("::1", "1")));
+        assert_eq!(
+            split_host_port("127.0.0.1"),
+            Err("address 127.0.0.1: missing port in address".into())
+        );
+        assert_eq!(
+            split_host_port("::1"),
+            Err("address ::1: too many colons in address".into())
+        );
+        assert_eq!(
+            split_host_port("[::1]"),
+            Err("address [::1]: missing port in address".into())
+        );
+        assert_eq!(
+            split_host_port("[::1"),
+            Err("address [::1: missing ']' in address".into())
+        );
+        assert_eq!(
+            split_host_port("[::1]:1:2"),
+            Err("address [::1]:1:2: too many colons in address".into())
+        );
+    }
+
+    #[test]
+    fn addr_parts_like_the_agent() {
+        let v4 = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(addr_parts("0.0.0.0", 7946), Ok(v4("0.0.0.0:7946")));
+        assert_eq!(addr_parts("10.0.0.1:99", 7946), Ok(v4("10.0.0.1:99")));
+        assert_eq!(addr_parts(":5000", 7946), Ok(v4("0.0.0.0:5000")));
+        assert_eq!(addr_parts("[::1]", 7946), Ok(v4("[::1]:7946")));
+        assert_eq!(addr_parts("localhost:5000", 7946), Ok(v4("127.0.0.1:5000")));
+        assert_eq!(addr_parts("localhost", 7946), Ok(v4("127.0.0.1:7946")));
+        assert_eq!(
+            addr_parts("127.0.0.1:99999", 7946),
+            Err("address 99999: invalid port".into())
+        );
+        assert!(addr_parts("no-such-host.invalid:1", 7946)
+            .unwrap_err()
+            .contains("no such host"));
+    }
+
+    #[test]
+    fn listen_needs_a_port() {
+        assert_eq!(
+            listen_addr("127.0.0.1"),
+            Err("address 127.0.0.1: missing port in address".into())
+        );
+        assert_eq!(
+            listen_addr(":7373"),
+            Ok("0.0.0.0:7373".parse::<SocketAddr>().unwrap())
+        );
+    }
+}
