@@ -67,7 +67,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     while !rest.is_empty() {
         let num_end = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(err)?;
+            .unwrap_or(rest.len());
         if num_end == 0 {
             return Err(err());
         }

@@ -1336,7 +1336,6 @@ impl<D: Delegate> Memberlist<D> {
                 return;
             };
             if matches!(old_state, NodeStateKind::Dead | NodeStateKind::Left) {
-                debug!(node = %st.name, "node joined");
                 self.delegate.notify_join(now, &st);
             } else if old_meta != st.meta {
                 self.delegate.notify_update(now, &st);

@@ -142,6 +142,12 @@ impl Shared {
                     Err(e) => debug!(%to, error = %e, "udp send failed"),
                 },
                 Transmit::PushPull { to, data } => {
+                    let peer = serf
+                        .memberlist()
+                        .nodes()
+                        .find(|n| n.socket_addr() == to)
+                        .map_or(String::new(), |n| n.name.clone());
+                    debug!("Initiating push/pull sync with: {peer} {to}");
                     let me = self.clone();
                     if let Ok(permit) = self.outbound.clone().try_acquire_owned() {
                         tokio::spawn(async move {
@@ -444,22 +450,32 @@ impl Agent {
             let targets = match net::resolve(host, default_port).await {
                 Ok(t) => t,
                 Err(e) => {
-                    errors.push(format!("Failed to resolve {host}: {e}"));
+                    let e = format!("Failed to resolve {host}: {e}");
+                    warn!("{e}");
+                    errors.push(e);
                     continue;
                 }
             };
             for to in targets {
-                match net::exchange(&opts, to, request).await {
+                // The peer's name is not known yet when joining by address.
+                debug!("Initiating push/pull sync with:  {to}");
+                let result = match net::exchange(&opts, to, request).await {
                     Ok(msg) => {
                         let mut s = self.shared.lock();
                         let now = self.shared.now();
-                        match s.handle_push_pull_reply(now, msg) {
-                            Ok(()) => ok += 1,
-                            Err(e) => errors.push(format!("Failed to join {}: {e}", to.ip())),
-                        }
+                        let r = s.handle_push_pull_reply(now, msg);
                         self.shared.flush(&mut s);
+                        r
                     }
-                    Err(e) => errors.push(format!("Failed to join {}: {e}", to.ip())),
+                    Err(e) => Err(e),
+                };
+                match result {
+                    Ok(()) => ok += 1,
+                    Err(e) => {
+                        let e = format!("Failed to join {}: {e}", to.ip());
+                        debug!("{e}");
+                        errors.push(e);
+                    }
                 }
             }
         }

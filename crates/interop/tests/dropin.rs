@@ -1,0 +1,319 @@
+//! Drop-in details found by running the same commands against Go's `serf` and ours:
+//! how addresses and empty values are read, which address is advertised, the log lines
+//! an operator sees from start to shutdown, signals Go ignores, Go regex syntax in
+//! filters, the tags file, and arguments that are not UTF-8. Each test runs Go's binary
+//! next to ours and compares.
+//!
+//! Run: `cargo build -p serf-agent && cargo test -p serf-interop --test dropin`
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::time::Duration;
+
+use serf_interop::{
+    free_gossip_port, free_tcp_port, go_cli, go_serf, our_serf, require, run_with_timeout,
+    wait_until, work_dir_for_test, Agent, AgentSpec, Impl, Prereq, CLI_TIMEOUT, DEADLINE, POLL,
+};
+
+const BOTH: [Impl; 2] = [Impl::Go, Impl::Rust];
+
+fn start(spec: AgentSpec) -> Agent {
+    Agent::start(spec).unwrap_or_else(|e| panic!("start: {e}"))
+}
+
+/// The banner line `name: 'value'` of an agent's output.
+fn banner_value(log: &str, name: &str) -> Option<String> {
+    log.lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{name}: ")))
+        .map(|v| v.trim_matches('\'').to_string())
+}
+
+/// `-bind` with a host name or an empty host, `-rpc-addr` with an empty host, and
+/// empty `-node=` / `-encrypt=` start the agent as Go does, with the same banner.
+#[test]
+fn addresses_and_empty_values_are_read_like_go() {
+    if !require(&[Prereq::GoSerf, Prereq::RustSerf]) {
+        return;
+    }
+    let dir = work_dir_for_test();
+    std::fs::create_dir_all(&dir).unwrap();
+    let null_cfg = dir.join("null.json");
+    std::fs::write(&null_cfg, "null").unwrap();
+    type Variant = fn(u16, u16, &str) -> Vec<String>;
+    let variants: [(&str, Variant); 4] = [
+        ("localhost", |p, _, _| vec![format!("-bind=localhost:{p}")]),
+        ("empty hosts", |p, r, _| {
+            vec![format!("-bind=:{p}"), format!("-rpc-addr=:{r}")]
+        }),
+        ("empty values", |_, _, _| {
+            vec!["-node=".into(), "-encrypt=".into(), "-advertise=".into()]
+        }),
+        ("null config", |_, _, cfg| {
+            vec![format!("-config-file={cfg}")]
+        }),
+    ];
+    for (what, extra) in variants {
+        let mut seen = Vec::new();
+        for imp in BOTH {
+            let mut spec = AgentSpec::new(imp, &format!("dropin-{imp}"));
+            let (p, r) = (free_gossip_port(), free_tcp_port());
+            spec.port = Some(p);
+            spec.rpc_port = Some(r);
+            for a in extra(p, r, &null_cfg.display().to_string()) {
+                spec = spec.arg(&a);
+            }
+            // Spawned, not started: with `-node=` the agent's name is the host name.
+            let a = Agent::spawn(spec).unwrap();
+            assert!(
+                wait_until(DEADLINE, POLL, || a
+                    .log_text()
+                    .contains("Message Compression")),
+                "{what}: {imp} did not start: {}",
+                a.log_text()
+            );
+            let log = a.log_text();
+            let norm = |v: Option<String>| {
+                v.map(|v| {
+                    v.replace(&p.to_string(), "PORT")
+                        .replace(&r.to_string(), "RPC")
+                        .replace(&format!("dropin-{imp}"), "NAME")
+                })
+            };
+            seen.push((
+                imp,
+                norm(banner_value(&log, "Node name")),
+                norm(banner_value(&log, "Bind addr")),
+                norm(banner_value(&log, "RPC addr")),
+                norm(banner_value(&log, "Encrypted")),
+            ));
+            a.sigint().unwrap();
+            a.wait_exit(DEADLINE).expect("exits");
+        }
+        assert!(seen[0].1.is_some(), "{what}: Go printed no banner");
+        assert_eq!(
+            (&seen[0].1, &seen[0].2, &seen[0].3, &seen[0].4),
+            (&seen[1].1, &seen[1].2, &seen[1].3, &seen[1].4),
+            "{what}: banner of Go vs ours"
+        );
+    }
+}
+
+/// Start-up errors for addresses, tags, durations and config files: Go's text and code.
+#[test]
+fn startup_errors_match_go() {
+    if !require(&[Prereq::GoSerf, Prereq::RustSerf]) {
+        return;
+    }
+    let dir = work_dir_for_test();
+    std::fs::create_dir_all(&dir).unwrap();
+    let list_cfg = dir.join("list.json");
+    std::fs::write(&list_cfg, "[1]").unwrap();
+    let bind = format!("-bind=127.0.0.1:{}", free_gossip_port());
+    let cases: Vec<Vec<String>> = vec![
+        vec![bind.clone(), "-rpc-addr=127.0.0.1".into()],
+        vec![bind.clone(), "-tag".into(), "=x".into()],
+        vec![bind.clone(), "-retry-interval=abc".into()],
+        vec![bind.clone(), "-broadcast-timeout=5".into()],
+        vec![bind.clone(), format!("-config-file={}", list_cfg.display())],
+        vec!["-bind=127.0.0.1:99999".into()],
+        vec!["-bind=::1".into()],
+        vec![bind.clone(), "-advertise=[::1".into()],
+    ];
+    let (go, ours) = (go_serf().unwrap(), our_serf().unwrap());
+    for c in cases {
+        let mut outs = Vec::new();
+        for bin in [&go, &ours] {
+            let mut cmd = Command::new(bin);
+            cmd.arg("agent").arg("-node=x").args(&c);
+            let out = run_with_timeout(cmd, Duration::from_secs(20)).unwrap();
+            outs.push((
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            ));
+        }
+        assert_eq!(outs[1], outs[0], "serf agent -node=x {}", c.join(" "));
+    }
+}
+
+/// Bound to 0.0.0.0 without -advertise, ours advertises the address Go picks.
+#[test]
+fn advertised_private_address_matches_go() {
+    if !require(&[Prereq::GoSerf, Prereq::RustSerf]) {
+        return;
+    }
+    let mut addrs = Vec::new();
+    for imp in BOTH {
+        let p = free_gossip_port();
+        let mut spec = AgentSpec::new(imp, &format!("adv-{imp}"));
+        spec.port = Some(p);
+        let a = start(spec.arg(&format!("-bind=0.0.0.0:{p}")));
+        let me = a
+            .members()
+            .unwrap()
+            .into_iter()
+            .find(|m| m.name == a.name())
+            .expect("lists itself");
+        // The address without the port (each agent has its own).
+        let ip = me
+            .addr
+            .rsplit_once(':')
+            .map_or(me.addr.clone(), |(ip, _)| ip.to_string());
+        addrs.push(ip);
+        a.sigint().unwrap();
+        a.wait_exit(DEADLINE).expect("exits");
+    }
+    assert_eq!(addrs[1], addrs[0], "advertised address: ours vs Go");
+}
+
+/// Log lines from start (with a join) to SIGTERM: every line Go writes, ours writes.
+#[test]
+fn lifecycle_log_lines_match_go() {
+    if !require(&[Prereq::GoSerf, Prereq::RustSerf]) {
+        return;
+    }
+    let seed = start(AgentSpec::new(Impl::Go, "log-seed"));
+    let mut sets = Vec::new();
+    for imp in BOTH {
+        let name = format!("log-{imp}");
+        let a = start(AgentSpec::new(imp, &name).join(&seed.addr()));
+        // Wait for the join's log lines (written when the banner is done).
+        assert!(wait_until(DEADLINE, POLL, || a
+            .log_text()
+            .contains("agent: joined: 1 nodes")));
+        a.sigterm().unwrap();
+        a.wait_exit(DEADLINE).expect("exits");
+        let log = a.log_text();
+        let lines: BTreeSet<String> = log
+            .lines()
+            .filter_map(|l| {
+                // "    2026/11/23 00:00:00 [INFO] agent: ..." without the time.
+                let l = l.trim();
+                let i = l.find(" [")?;
+                Some(l[i + 1..].to_string())
+            })
+            .filter(|l| !l.contains("Accepted client") && !l.contains("Received event"))
+            .map(|l| {
+                l.replace(&name, "NAME")
+                    .replace(&a.port().to_string(), "PORT")
+                    .replace(&seed.port().to_string(), "SEEDPORT")
+            })
+            .collect();
+        sets.push(lines);
+    }
+    let missing: Vec<&String> = sets[0].difference(&sets[1]).collect();
+    assert!(
+        missing.is_empty(),
+        "log lines Go wrote and ours did not: {missing:#?}\nours: {:#?}",
+        sets[1]
+    );
+    for must in [
+        "[INFO] agent: Serf agent starting",
+        "[INFO] serf: EventMemberJoin: NAME 127.0.0.1",
+        "[INFO] agent: joining: [127.0.0.1:SEEDPORT] replay: false",
+        "[INFO] agent: requesting serf shutdown",
+        "[WARN] serf: Shutdown without a Leave",
+        "[INFO] agent: shutdown complete",
+    ] {
+        assert!(sets[0].contains(must), "Go no longer writes {must:?}");
+    }
+}
+
+/// SIGUSR2 is caught and ignored by Go's runtime: neither agent stops.
+#[test]
+fn sigusr2_does_not_stop_the_agent() {
+    if !require(&[Prereq::GoSerf, Prereq::RustSerf]) {
+        return;
+    }
+    for imp in BOTH {
+        let a = start(AgentSpec::new(imp, &format!("usr2-{imp}")));
+        a.signal("USR2").unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(a.is_running(), "{imp} agent stopped on SIGUSR2");
+        assert!(a.members().is_ok(), "{imp} agent stopped serving");
+    }
+}
+
+/// `\Q...\E` (Go regex syntax) in `members -name` and `-tag` filters.
+#[test]
+fn go_regex_quoting_in_member_filters() {
+    if !require(&[Prereq::GoSerf, Prereq::RustSerf]) {
+        return;
+    }
+    for imp in BOTH {
+        let a = start(AgentSpec::new(imp, "q.1").tag("role", "a+b"));
+        for args in [&["-name", r"\Qq.1\E"][..], &["-tag", r"role=\Qa+b\E"][..]] {
+            let out = go_cli("members", &a.rpc_addr(), args, CLI_TIMEOUT).unwrap();
+            assert!(
+                out.success() && out.stdout.contains("q.1"),
+                "{imp}: serf members {args:?}: {out}"
+            );
+        }
+    }
+}
+
+/// `serf tags -set` with a tags file: the file Go writes, byte for byte, mode 0600.
+#[test]
+fn tags_file_is_written_like_go() {
+    if !require(&[Prereq::GoSerf, Prereq::RustSerf]) {
+        return;
+    }
+    let dir = work_dir_for_test();
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut files = Vec::new();
+    for imp in BOTH {
+        let path = dir.join(format!("tags-{imp}.json"));
+        let _ = std::fs::remove_file(&path);
+        let a = start(
+            AgentSpec::new(imp, &format!("tags-{imp}"))
+                .arg(&format!("-tags-file={}", path.display())),
+        );
+        let out = go_cli(
+            "tags",
+            &a.rpc_addr(),
+            &["-set", "b=2", "-set", "a=<&>", "-set", "c=x y"],
+            CLI_TIMEOUT,
+        )
+        .unwrap();
+        assert!(out.success(), "{imp}: {out}");
+        assert!(wait_until(DEADLINE, POLL, || std::fs::read_to_string(
+            &path
+        )
+        .is_ok_and(|t| t.contains("\"c\""))));
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        files.push((std::fs::read_to_string(&path).unwrap(), mode));
+    }
+    assert_eq!(files[1], files[0], "tags file and mode: ours vs Go");
+}
+
+/// An argument that is not UTF-8 is taken as it comes: Go's exit codes, no crash.
+#[test]
+fn non_utf8_arguments_do_not_crash() {
+    if !require(&[Prereq::GoSerf, Prereq::RustSerf]) {
+        return;
+    }
+    let arg = std::ffi::OsStr::from_bytes(b"\xff\xfe");
+    let key = std::ffi::OsStr::new("k");
+    let cases: [Vec<&std::ffi::OsStr>; 3] = [
+        vec![std::ffi::OsStr::new("version"), arg],
+        vec![arg],
+        vec![std::ffi::OsStr::new("keygen"), key, arg],
+    ];
+    for args in cases {
+        let mut codes = Vec::new();
+        for bin in [go_serf().unwrap(), our_serf().unwrap()] {
+            let mut cmd = Command::new(&bin);
+            cmd.args(&args);
+            let out = run_with_timeout(cmd, Duration::from_secs(20)).unwrap();
+            assert!(
+                !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+                "{} {args:?} panicked",
+                bin.display()
+            );
+            codes.push(out.status.code());
+        }
+        assert_eq!(codes[1], codes[0], "exit code of serf {args:?}: ours vs Go");
+    }
+}
