@@ -215,6 +215,7 @@ impl Serf {
             } else {
                 "No keyring to modify (encryption not enabled)".to_string()
             };
+            tracing::error!("{}", resp.message);
         } else {
             let kr = self.ml.keyring_mut();
             let r = match op.kind {

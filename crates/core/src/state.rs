@@ -648,10 +648,31 @@ impl Delegate for SerfState {
         let decoded = match SerfMessage::decode(msg) {
             Ok(m) => m,
             Err(e) => {
-                debug!(error = %e, "dropping undecodable serf message");
+                let what = match msg.first() {
+                    Some(0) => "leave message",
+                    Some(1) => "join message",
+                    Some(3) => "user event message",
+                    Some(4) => "query message",
+                    Some(5) => "query response message",
+                    Some(9) => "relay header",
+                    Some(t) => {
+                        warn!("Received message of unknown type: {t}");
+                        return;
+                    }
+                    None => return,
+                };
+                tracing::error!("Error decoding {what}: {e}");
                 return;
             }
         };
+        match &decoded {
+            SerfMessage::Leave(l) => debug!("messageLeaveType: {}", l.node),
+            SerfMessage::Join(j) => debug!("messageJoinType: {}", j.node),
+            SerfMessage::UserEvent(ev) => debug!("messageUserEventType: {}", ev.name),
+            SerfMessage::Query(q) => debug!("messageQueryType: {}", q.name),
+            SerfMessage::QueryResponse(r) => debug!("messageQueryResponseType: {}", r.from),
+            SerfMessage::Relay { .. } => {}
+        }
         match decoded {
             SerfMessage::Join(j) => {
                 if self.handle_join_intent(&j) {
@@ -682,8 +703,9 @@ impl Delegate for SerfState {
                 ..
             } => {
                 if let Ok(ip) = serf_wire::ip_from_bytes(&dest_ip) {
-                    self.direct
-                        .push_back((SocketAddr::new(ip, dest_port), inner));
+                    let to = SocketAddr::new(ip, dest_port);
+                    debug!("Relaying response to addr: {to}");
+                    self.direct.push_back((to, inner));
                 }
             }
         }

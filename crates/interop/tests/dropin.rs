@@ -183,6 +183,24 @@ fn lifecycle_log_lines_match_go() {
         assert!(wait_until(DEADLINE, POLL, || a
             .log_text()
             .contains("agent: joined: 1 nodes")));
+        // An event and a query through the agent, and one from the seed.
+        for (at, name) in [(a.rpc_addr(), "ev-local"), (seed.rpc_addr(), "ev-seed")] {
+            let out = go_cli("event", &at, &[name, "payload"], CLI_TIMEOUT).unwrap();
+            assert!(out.success(), "{out}");
+        }
+        let out = go_cli(
+            "query",
+            &a.rpc_addr(),
+            &["-timeout=1s", "q-local", "p"],
+            CLI_TIMEOUT,
+        )
+        .unwrap();
+        assert!(out.success(), "{out}");
+        assert!(wait_until(DEADLINE, POLL, || a
+            .log_text()
+            .contains("messageUserEventType: ev-seed")
+            || imp == Impl::Rust
+                && a.log_text().contains("user-event: ev-seed")));
         a.sigterm().unwrap();
         a.wait_exit(DEADLINE).expect("exits");
         let log = a.log_text();

@@ -129,6 +129,7 @@ pub(crate) async fn serve_streams(shared: Arc<Shared>, listener: TcpListener) {
             },
         };
         metrics::counter!("memberlist.tcp.accept").increment(1);
+        debug!("Stream connection from={peer}");
         let Ok(permit) = conns.clone().try_acquire_owned() else {
             debug!(%peer, "too many streams, closing");
             continue;

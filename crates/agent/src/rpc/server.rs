@@ -411,8 +411,8 @@ async fn handle<R: tokio::io::AsyncRead + Unpin>(
             .map_err(|e| format!("decode failed: {e}"))?;
             tracing::debug!(
                 target: "serf::agent",
-                "Requesting user event send: {name}. Coalesced: {coalesce}. Payload: {:?}",
-                String::from_utf8_lossy(&payload)
+                "Requesting user event send: {name}. Coalesced: {coalesce}. Payload: {}",
+                crate::cli::gofmt::quote(&payload)
             );
             let err = match ctl.agent.user_event(&name, &payload, coalesce) {
                 Ok(()) => String::new(),
@@ -622,6 +622,11 @@ async fn handle<R: tokio::io::AsyncRead + Unpin>(
                 send(wr, seq, "Queries cannot contain the '_serf_' prefix", None).await?;
                 return Ok(Outcome::Continue);
             }
+            tracing::debug!(
+                target: "serf::agent",
+                "Requesting query send: {name}. Payload: {}",
+                crate::cli::gofmt::quote(&payload)
+            );
             match ctl.agent.query(&name, &payload, &params) {
                 Err(e) => {
                     warn!(target: "serf::agent", "failed to start user query: {e}");
