@@ -3,7 +3,6 @@
 use crate::config::{self, Config};
 use crate::logging;
 use crate::rpc::server::{self, Ctl};
-use base64::Engine as _;
 use serf_core::SerfConfig;
 use serf_membership::Config as MlConfig;
 use serf_runtime::{Agent, Options};
@@ -25,24 +24,9 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "localhost".to_string())
 }
 
-/// Go's base64 error text.
+/// A base64 key as Go decodes it, with Go's error text.
 pub fn decode_key(s: &str) -> Result<Vec<u8>, String> {
-    base64::engine::general_purpose::STANDARD
-        .decode(s)
-        .map_err(|e| match e {
-            base64::DecodeError::InvalidByte(i, _) => {
-                format!("illegal base64 data at input byte {i}")
-            }
-            base64::DecodeError::InvalidLength(n) => {
-                format!("illegal base64 data at input byte {n}")
-            }
-            base64::DecodeError::InvalidLastSymbol(i, _) => {
-                format!("illegal base64 data at input byte {i}")
-            }
-            base64::DecodeError::InvalidPadding => {
-                format!("illegal base64 data at input byte {}", s.len())
-            }
-        })
+    serf_wire::gobase64::decode(s).map_err(|e| e.to_string())
 }
 
 struct Settings {
@@ -260,6 +244,10 @@ fn setup(s: &mut Settings) -> Result<(), String> {
             return Err("Encryption key not allowed while using a keyring".to_string());
         }
         s.opts.memberlist.keyring = read_keyring_file(path)?;
+        tracing::info!(
+            "Restored keyring with {} keys from {path}",
+            s.opts.memberlist.keyring.keys().len()
+        );
     } else if let Some(k) = &s.encrypt_key {
         let key = Key::new(k).map_err(|_| {
             "Failed to start the Serf agent: Error creating Serf: Failed to create memberlist: key size must be 16, 24 or 32 bytes"
@@ -271,7 +259,11 @@ fn setup(s: &mut Settings) -> Result<(), String> {
         if !s.cfg.tags.is_empty() {
             return Err("Tags config not allowed while using tag files".to_string());
         }
+        let existed = std::path::Path::new(path).exists();
         s.opts.serf.tags = read_tags_file(path)?;
+        if existed {
+            tracing::info!("Restored {} tag(s) from {path}", s.opts.serf.tags.len());
+        }
     }
     Ok(())
 }
@@ -632,20 +624,27 @@ fn shutdown_logged(agent: &Agent, left: bool) {
     }
     agent.shutdown();
     tracing::info!("shutdown complete");
+    // Go's agent event loop notices Serf's shutdown and says so.
+    tracing::warn!("Serf shutdown detected, quitting");
+}
+
+/// Go's `Agent.Leave`, bounded in time.
+async fn leave_logged(agent: &Agent) -> Result<(), String> {
+    tracing::info!("requesting graceful leave from Serf");
+    match tokio::time::timeout(GRACEFUL_TIMEOUT + Duration::from_secs(2), agent.leave()).await {
+        Ok(r) => r,
+        Err(_) => Err("timeout while waiting for graceful leave".to_string()),
+    }
 }
 
 /// Go's `Agent.Leave` then `Agent.Shutdown`; the exit code.
 async fn leave_and_shutdown(agent: &Agent) -> i32 {
-    tracing::info!("requesting graceful leave from Serf");
-    let code = match tokio::time::timeout(GRACEFUL_TIMEOUT + Duration::from_secs(2), agent.leave())
-        .await
-    {
-        Ok(Ok(())) => 0,
-        Ok(Err(e)) => {
+    let code = match leave_logged(agent).await {
+        Ok(()) => 0,
+        Err(e) => {
             println!("==> Error: {e}");
             1
         }
-        Err(_) => 1,
     };
     shutdown_logged(agent, true);
     code
@@ -658,7 +657,7 @@ async fn graceful_leave(agent: &Agent) -> i32 {
 
 async fn wait_for_exit(
     agent: &Agent,
-    leave_rx: &mut mpsc::Receiver<()>,
+    leave_rx: &mut mpsc::Receiver<server::LeaveRequest>,
     leave_on_terminate: bool,
     skip_leave_on_interrupt: bool,
     reload: &Reload,
@@ -719,9 +718,15 @@ async fn wait_for_exit(
                 println!("==> Reloading configuration...");
                 reload.run();
             }
-            _ = leave_rx.recv() => {
-                // `serf leave` over RPC: no banner line, as in Go.
-                return leave_and_shutdown(agent).await;
+            Some(req) = leave_rx.recv() => {
+                // `serf leave` over RPC: no banner line, as in Go; the client gets its
+                // answer once the leave is done, then the agent shuts down.
+                let r = leave_logged(agent).await;
+                let _ = req.done.send(r);
+                let _ = tokio::time::timeout(Duration::from_secs(5), req.replied).await;
+                shutdown_logged(agent, true);
+                // Go's main loop sees the agent shut down and exits 0.
+                return 0;
             }
             _ = retry_fail_rx.recv() => {
                 tracing::error!("maximum retry join attempts made, exiting");

@@ -217,6 +217,13 @@ impl Serf {
             };
             tracing::error!("{}", resp.message);
         } else {
+            let what = match op.kind {
+                KeyOpKind::Install => "install-key",
+                KeyOpKind::Use => "use-key",
+                KeyOpKind::Remove => "remove-key",
+                KeyOpKind::List => "list-keys",
+            };
+            tracing::info!("Received {what} query");
             let kr = self.ml.keyring_mut();
             let r = match op.kind {
                 KeyOpKind::Install => serf_wire::Key::new(&op.key).map(|k| kr.add(k)),
@@ -236,7 +243,15 @@ impl Serf {
                         self.keyring_version += 1;
                     }
                 }
-                Err(e) => resp.message = e.to_string(),
+                Err(e) => {
+                    resp.message = e.to_string();
+                    let failed = match op.kind {
+                        KeyOpKind::Install => "Failed to install key",
+                        KeyOpKind::Use => "Failed to change primary key",
+                        _ => "Failed to remove key",
+                    };
+                    tracing::error!("{failed}: {}", resp.message);
+                }
             }
         }
         let mut payload = resp.encode();
@@ -257,7 +272,7 @@ impl Serf {
             }
         }
         if let Err(e) = self.ml.delegate_mut().respond(op.ltime, op.id, payload) {
-            tracing::warn!("failed to respond to key query: {e}");
+            tracing::error!("Failed to respond to key query: {e}");
         }
     }
 

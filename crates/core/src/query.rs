@@ -19,6 +19,9 @@ pub const QUERY_TIMEOUT_MULT: u32 = 16;
 pub const MAX_INBOUND_QUERIES: usize = 4096;
 /// Longest a received query stays answerable, whatever its timeout says.
 pub const MAX_INBOUND_QUERY_TIME: Duration = Duration::from_secs(3600);
+/// How long a received query is remembered after its deadline (bounded by
+/// [`MAX_INBOUND_QUERIES`]).
+pub const INBOUND_QUERY_GRACE: Duration = Duration::from_secs(60);
 /// Prefix of internal query names.
 pub const INTERNAL_PREFIX: &str = "_serf_";
 
@@ -702,7 +705,11 @@ impl SerfState {
             self.queries.collectors.remove(&ltime);
             self.events.push_back(Event::QueryDone { ltime, id });
         }
-        self.queries.inbound.retain(|_, q| q.deadline >= now);
+        // Kept a while past the deadline so a late answer gets Go's "past the deadline"
+        // error rather than "no pending query" (Go's handler still holds the query).
+        self.queries
+            .inbound
+            .retain(|_, q| q.deadline + INBOUND_QUERY_GRACE >= now);
     }
 
     /// The earliest collector deadline.

@@ -335,3 +335,108 @@ fn non_utf8_arguments_do_not_crash() {
         assert_eq!(codes[1], codes[0], "exit code of serf {args:?}: ours vs Go");
     }
 }
+
+/// `serf leave` answers once the leave is done: the seed already lists the node as
+/// left, and the agent exits right after (a restart on the same ports then works).
+#[test]
+fn leave_answers_after_the_leave() {
+    if !require(&[Prereq::GoSerf, Prereq::RustSerf]) {
+        return;
+    }
+    let seed = start(AgentSpec::new(Impl::Go, "leave-seed"));
+    for imp in BOTH {
+        let name = format!("leave-{imp}");
+        let a = start(AgentSpec::new(imp, &name).join(&seed.addr()));
+        assert!(wait_until(DEADLINE, POLL, || seed.members().is_ok_and(
+            |m| m.iter().any(|x| x.name == name && x.status == "alive")
+        )));
+        let out = go_cli("leave", &a.rpc_addr(), &[], CLI_TIMEOUT).unwrap();
+        assert!(out.success(), "{imp}: {out}");
+        let status = seed
+            .members()
+            .unwrap()
+            .into_iter()
+            .find(|m| m.name == name)
+            .map(|m| m.status);
+        assert_eq!(
+            status.as_deref(),
+            Some("left"),
+            "{imp}: seed's view when `serf leave` returned"
+        );
+        let code = a.wait_exit(Duration::from_secs(10));
+        assert_eq!(
+            code.and_then(|c| c.code()),
+            Some(0),
+            "{imp}: exit after serf leave"
+        );
+    }
+}
+
+/// An event with no payload: `stream` records carry `Payload` as nil, as Go's do.
+#[test]
+fn empty_payload_streams_as_nil() {
+    use serf_wire::msgpack::{Flavor, Writer};
+    use std::io::{Read, Write};
+    if !require(&[Prereq::GoSerf, Prereq::RustSerf]) {
+        return;
+    }
+    let mut seen = Vec::new();
+    for imp in BOTH {
+        let a = start(AgentSpec::new(imp, &format!("nilpay-{imp}")));
+        let mut s = std::net::TcpStream::connect(a.rpc_addr()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut w = Writer::with_flavor(Flavor::Rpc);
+        w.map(2).str("Command").str("handshake").str("Seq").uint(1);
+        w.map(1).str("Version").uint(1);
+        w.map(2).str("Command").str("stream").str("Seq").uint(2);
+        w.map(1).str("Type").str("user");
+        s.write_all(&w.into_vec()).unwrap();
+        // Let the stream register before the event is sent.
+        std::thread::sleep(Duration::from_millis(300));
+        let out = go_cli("event", &a.rpc_addr(), &["nilpay"], CLI_TIMEOUT).unwrap();
+        assert!(out.success(), "{out}");
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let found = wait_until(Duration::from_secs(20), Duration::from_millis(10), || {
+            if let Ok(n) = s.read(&mut chunk) {
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            buf.windows(8).any(|w| &w[..7] == b"Payload")
+        });
+        assert!(found, "{imp}: no stream record");
+        let at = buf.windows(8).position(|w| &w[..7] == b"Payload").unwrap();
+        seen.push(buf[at + 7]);
+    }
+    assert_eq!(seen, vec![0xc0, 0xc0], "Payload encoding (Go, ours)");
+}
+
+/// `serf keys -install` with bad base64: Go's error (the same input byte) from ours.
+#[test]
+fn bad_base64_keys_fail_like_go() {
+    if !require(&[Prereq::GoSerf, Prereq::RustSerf]) {
+        return;
+    }
+    let key = serf_interop::keygen();
+    let agents: Vec<Agent> = BOTH
+        .iter()
+        .map(|imp| start(AgentSpec::new(*imp, &format!("b64-{imp}")).encrypt(&key)))
+        .collect();
+    for bad in [
+        "bad",
+        "bogus",
+        "YWJjZA==YWJj",
+        "YW=j",
+        "Y===",
+        "YWJjZA=",
+        "a\nb",
+    ] {
+        let outs: Vec<(i32, String)> = agents
+            .iter()
+            .map(|a| {
+                let o = go_cli("keys", &a.rpc_addr(), &["-install", bad], CLI_TIMEOUT).unwrap();
+                (o.code(), format!("{}{}", o.stdout, o.stderr))
+            })
+            .collect();
+        assert_eq!(outs[1], outs[0], "serf keys -install {bad:?}: ours vs Go");
+    }
+}

@@ -565,26 +565,14 @@ impl Agent {
     /// Runs a key operation on every node (Serf's key manager): `key` is base64 (ignored
     /// for list).
     pub async fn key_op(&self, kind: KeyOpKind, key_b64: &str) -> KeyOpResult {
-        use base64::Engine;
         let mut out = KeyOpResult::default();
         let key = if kind == KeyOpKind::List {
             Vec::new()
         } else {
-            match base64::engine::general_purpose::STANDARD.decode(key_b64) {
+            match serf_wire::gobase64::decode(key_b64) {
                 Ok(k) => k,
                 Err(e) => {
-                    out.error = Some(match e {
-                        base64::DecodeError::InvalidByte(i, _)
-                        | base64::DecodeError::InvalidLastSymbol(i, _) => {
-                            format!("illegal base64 data at input byte {i}")
-                        }
-                        base64::DecodeError::InvalidLength(n) => {
-                            format!("illegal base64 data at input byte {n}")
-                        }
-                        base64::DecodeError::InvalidPadding => {
-                            format!("illegal base64 data at input byte {}", key_b64.len())
-                        }
-                    });
+                    out.error = Some(e.to_string());
                     return out;
                 }
             }

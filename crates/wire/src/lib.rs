@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod crypto;
+pub mod gobase64;
 pub mod lzw;
 pub mod messages;
 pub mod msgpack;

@@ -30,12 +30,22 @@ pub struct Ctl {
     pub agent: Agent,
     /// `rpc_auth` token ("" = none).
     pub auth: String,
-    /// Asks the agent process to leave and exit.
-    pub leave: mpsc::Sender<()>,
+    /// Asks the agent process to leave and exit (`serf leave`).
+    pub leave: mpsc::Sender<LeaveRequest>,
     /// Coalesced events, for `stream`.
     pub events: tokio::sync::broadcast::Sender<crate::coalesce::CoalescedEvent>,
     /// Event handlers (for `stats`).
     pub handlers: Arc<crate::handlers::Handlers>,
+}
+
+/// A `leave` command handed to the agent's main loop: it leaves, reports the outcome
+/// on `done`, waits for `replied` (the answer is on its way) and shuts down.
+#[derive(Debug)]
+pub struct LeaveRequest {
+    /// The leave's outcome.
+    pub done: tokio::sync::oneshot::Sender<Result<(), String>>,
+    /// Fires once the client has its answer.
+    pub replied: tokio::sync::oneshot::Receiver<()>,
 }
 
 /// Events buffered per stream subscriber (Go: 512).
@@ -393,9 +403,29 @@ async fn handle<R: tokio::io::AsyncRead + Unpin>(
             send(wr, seq, &err, Some(w.into_vec())).await?;
         }
         "leave" => {
+            // As Go: leave first, answer with its outcome, then shut down.
             info!("Graceful leave triggered");
-            send(wr, seq, "", None).await?;
-            let _ = ctl.leave.send(()).await;
+            let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+            let (replied_tx, replied_rx) = tokio::sync::oneshot::channel();
+            let req = LeaveRequest {
+                done: done_tx,
+                replied: replied_rx,
+            };
+            if ctl.leave.send(req).await.is_err() {
+                send(wr, seq, "agent is shutting down", None).await?;
+                return Ok(Outcome::Close);
+            }
+            let err = match done_rx.await {
+                Ok(Ok(())) => String::new(),
+                Ok(Err(e)) => {
+                    tracing::error!("leave failed: {e}");
+                    e
+                }
+                Err(_) => "agent is shutting down".to_string(),
+            };
+            let sent = send(wr, seq, &err, None).await;
+            let _ = replied_tx.send(());
+            sent?;
         }
         "event" => {
             let (mut name, mut payload, mut coalesce) = (String::new(), Vec::new(), false);
@@ -804,7 +834,7 @@ fn stream_record(
                 .str("Name")
                 .str(name)
                 .str("Payload")
-                .bytes(payload);
+                .opt_bytes(payload);
         }
         CoalescedEvent::Other(serf_core::Event::Query {
             ltime,
@@ -830,7 +860,7 @@ fn stream_record(
                 .str("Name")
                 .str(name)
                 .str("Payload")
-                .bytes(payload);
+                .opt_bytes(payload);
         }
         CoalescedEvent::Other(_) => return None,
     }
