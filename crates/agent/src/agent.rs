@@ -70,7 +70,7 @@ fn settings(args: &[String]) -> Result<Settings, (String, bool)> {
     })?;
     let profile = cfg.profile.clone().unwrap_or_else(|| "lan".to_string());
     let bind_s = cfg.bind.clone().unwrap_or_else(|| "0.0.0.0".to_string());
-    let bind = crate::addr::addr_parts(&bind_s, DEFAULT_PORT)
+    let bind = serf_runtime::addr::addr_parts(&bind_s, DEFAULT_PORT)
         .map_err(|e| fail(format!("Invalid bind address: {e}")))?;
     let bind = match &cfg.interface {
         None => bind,
@@ -78,7 +78,7 @@ fn settings(args: &[String]) -> Result<Settings, (String, bool)> {
     };
     let advertise = match &cfg.advertise {
         Some(a) => Some(
-            crate::addr::addr_parts(a, DEFAULT_PORT)
+            serf_runtime::addr::addr_parts(a, DEFAULT_PORT)
                 .map_err(|e| fail(format!("Invalid advertise address: {e}")))?,
         ),
         None => None,
@@ -345,7 +345,7 @@ pub async fn run(args: &[String]) -> i32 {
             return 1;
         }
     }
-    let rpc_sa = match crate::addr::listen_addr(&s.rpc_addr) {
+    let rpc_sa = match serf_runtime::addr::listen_addr(&s.rpc_addr) {
         Ok(a) => a,
         Err(e) => {
             println!("==> Error starting RPC listener: listen tcp: {e}");
@@ -419,7 +419,8 @@ pub async fn run(args: &[String]) -> i32 {
     println!("==> Serf agent running!");
     println!("{:>31}: '{}'", "Node name", node);
     // Go prints the bind address it parsed; an empty host shows as ":port".
-    let bind_shown = match crate::addr::split_host_port(s.cfg.bind.as_deref().unwrap_or("")) {
+    let bind_shown = match serf_runtime::addr::split_host_port(s.cfg.bind.as_deref().unwrap_or(""))
+    {
         Ok(("", _)) => format!(":{}", agent.local_addr().port()),
         _ => agent.local_addr().to_string(),
     };

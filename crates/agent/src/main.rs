@@ -1,7 +1,6 @@
 //! `serf`: a drop-in replacement for HashiCorp's `serf` binary.
 #![forbid(unsafe_code)]
 
-mod addr;
 mod agent;
 mod cli;
 mod coalesce;

@@ -449,3 +449,37 @@ fn bad_base64_keys_fail_like_go() {
         assert_eq!(outs[1], outs[0], "serf keys -install {bad:?}: ours vs Go");
     }
 }
+
+/// `serf join` with addresses memberlist cannot resolve: Go's error texts.
+#[test]
+fn join_resolve_errors_match_go() {
+    if !require(&[Prereq::GoSerf, Prereq::RustSerf]) {
+        return;
+    }
+    let agents: Vec<Agent> = BOTH
+        .iter()
+        .map(|imp| start(AgentSpec::new(*imp, &format!("joinerr-{imp}"))))
+        .collect();
+    for addr in [
+        "bad host name:x",
+        "127.0.0.1:99999",
+        "[::1",
+        "nonexistent.invalid",
+        "x/127.0.0.1:1",
+    ] {
+        let outs: Vec<(i32, String)> = agents
+            .iter()
+            .map(|a| {
+                let o = go_cli("join", &a.rpc_addr(), &[addr], CLI_TIMEOUT).unwrap();
+                // Go names its DNS server ("lookup h on 10.0.0.1:53: ..."); we cannot.
+                let text = format!("{}{}", o.stdout, o.stderr);
+                let text = match (text.find(" on "), text.find(":53:")) {
+                    (Some(i), Some(j)) if i < j => format!("{}{}", &text[..i], &text[j + 3..]),
+                    _ => text,
+                };
+                (o.code(), text)
+            })
+            .collect();
+        assert_eq!(outs[1], outs[0], "serf join {addr:?}: ours vs Go");
+    }
+}

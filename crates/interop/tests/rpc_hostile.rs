@@ -190,6 +190,21 @@ fn protocol_errors_match_go() {
             closed(&mut s),
             "{imp:?}: closed after 'Unsupported command'"
         );
+        // A second handshake with a bad version: the version is checked first.
+        let mut s = connect(&a);
+        let bad = [
+            header("handshake", 2),
+            body(|w| {
+                w.map(1).str("Version").uint(2);
+            }),
+        ]
+        .concat();
+        s.write_all(&[handshake(), bad].concat()).expect("write");
+        assert_eq!(
+            read_errors(&mut s, 2).0,
+            vec!["", "Unsupported IPC version"],
+            "{imp:?}"
+        );
         still_serving(&a);
     }
 }

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod addr;
 mod net;
 pub mod private_ip;
 pub mod snapshot;

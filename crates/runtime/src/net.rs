@@ -248,26 +248,21 @@ pub(crate) async fn exchange(
 
 /// Resolves `host`, `host:port` or `[v6]:port` (default port when none is given).
 pub(crate) async fn resolve(host: &str, default_port: u16) -> Result<Vec<SocketAddr>, String> {
-    if let Ok(sa) = host.parse::<SocketAddr>() {
-        return Ok(vec![sa]);
+    // memberlist's resolveAddr: ensure a port, split, parse the port, then an IP
+    // literal or a name lookup; errors worded as Go's.
+    let with_port = crate::addr::ensure_port(host, default_port);
+    let (h, p) = crate::addr::split_host_port(&with_port)?;
+    let port = crate::addr::parse_port_u16(p)?;
+    let literal = h.split('%').next().unwrap_or(h);
+    if let Ok(ip) = literal.parse::<std::net::IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
     }
-    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, default_port)]);
-    }
-    let with_port = if host
-        .rsplit_once(':')
-        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
-    {
-        host.to_string()
-    } else {
-        format!("{host}:{default_port}")
+    let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((h, port)).await {
+        Ok(a) => a.collect(),
+        Err(_) => return Err(format!("lookup {h}: no such host")),
     };
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(with_port)
-        .await
-        .map_err(|e| e.to_string())?
-        .collect();
     if addrs.is_empty() {
-        return Err("no addresses".to_string());
+        return Err(format!("lookup {h}: no such host"));
     }
     // Go joins the first address of each name.
     Ok(addrs.into_iter().take(1).collect())

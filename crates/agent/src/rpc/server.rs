@@ -341,10 +341,11 @@ async fn handle<R: tokio::io::AsyncRead + Unpin>(
             if let Some(v) = field(&req, b"Version", |r| r.i64())? {
                 version = v;
             }
-            let err = if st.handshake {
-                "Handshake already performed"
-            } else if version != 1 {
+            // Go checks the version first, then whether one was already done.
+            let err = if version != 1 {
                 "Unsupported IPC version"
+            } else if st.handshake {
+                "Handshake already performed"
             } else {
                 st.handshake = true;
                 ""

@@ -1,4 +1,4 @@
-//! Address strings as Go's agent reads them: `net.SplitHostPort` (with its error texts),
+//! Address strings as Go reads them: `net.SplitHostPort` (with its error texts),
 //! the agent's `AddrParts` (a missing port becomes the default one), and
 //! `net.ResolveTCPAddr` (host names are resolved, IPv4 preferred; an empty host means
 //! every interface).
@@ -72,6 +72,33 @@ fn service_port(name: &str) -> Option<u16> {
             .then(|| port.parse().ok())
             .flatten()
     })
+}
+
+/// `strconv.ParseUint(p, 10, 16)` as memberlist parses a join address's port.
+pub fn parse_port_u16(p: &str) -> Result<u16, String> {
+    if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("strconv.ParseUint: parsing {p:?}: invalid syntax"));
+    }
+    p.parse()
+        .map_err(|_| format!("strconv.ParseUint: parsing {p:?}: value out of range"))
+}
+
+/// memberlist's `ensurePort`: `s` with `port` appended unless it has one.
+pub fn ensure_port(s: &str, port: u16) -> String {
+    let has_port = if s.rfind('[') == Some(0) {
+        s.rfind(':') > s.rfind(']')
+    } else {
+        s.matches(':').count() == 1
+    };
+    if has_port {
+        return s.to_string();
+    }
+    let host = s.trim_matches(|c| c == '[' || c == ']');
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 /// `net.ResolveTCPAddr("tcp", host:port)` for a split address.
@@ -162,6 +189,23 @@ mod tests {
         assert!(addr_parts("no-such-host.invalid:1", 7946)
             .unwrap_err()
             .contains("no such host"));
+    }
+
+    #[test]
+    fn join_addresses_like_memberlist() {
+        assert_eq!(ensure_port("a", 7946), "a:7946");
+        assert_eq!(ensure_port("a:1", 7946), "a:1");
+        assert_eq!(ensure_port("::1", 7946), "[::1]:7946");
+        assert_eq!(ensure_port("[::1]", 7946), "[::1]:7946");
+        assert_eq!(ensure_port("[::1]:5", 7946), "[::1]:5");
+        assert_eq!(
+            parse_port_u16("x"),
+            Err("strconv.ParseUint: parsing \"x\": invalid syntax".into())
+        );
+        assert_eq!(
+            parse_port_u16("99999"),
+            Err("strconv.ParseUint: parsing \"99999\": value out of range".into())
+        );
     }
 
     #[test]
