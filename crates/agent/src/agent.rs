@@ -612,7 +612,7 @@ pub async fn join_logged(
         tracing::info!(target: "serf::agent", "joined: {n} nodes");
     }
     if let Err((_, e)) = &r {
-        tracing::warn!(target: "serf::agent", "error joining: {}", e.trim_end());
+        tracing::warn!(target: "serf::agent", "error joining: {e}");
     }
     r
 }

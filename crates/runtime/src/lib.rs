@@ -148,13 +148,12 @@ impl Shared {
                         .nodes()
                         .find(|n| n.socket_addr() == to)
                         .map_or(String::new(), |n| n.name.clone());
-                    debug!("Initiating push/pull sync with: {peer} {to}");
                     let me = self.clone();
                     if let Ok(permit) = self.outbound.clone().try_acquire_owned() {
                         tokio::spawn(async move {
                             let _permit = permit;
                             let started = Instant::now();
-                            match net::exchange(&me.stream_opts(), to, &data).await {
+                            match net::exchange(&me.stream_opts(), to, &data, Some(&peer)).await {
                                 Ok(msg) => {
                                     let mut s = me.lock();
                                     let now = me.now();
@@ -184,7 +183,7 @@ impl Shared {
                             let mut opts = me.stream_opts();
                             opts.tcp_timeout = timeout;
                             let ok = matches!(
-                                net::exchange(&opts, to, &data).await,
+                                net::exchange(&opts, to, &data, None).await,
                                 Ok(StreamMsg::Ack(a)) if a.seq_no == seq
                             );
                             let mut s = me.lock();
@@ -459,8 +458,7 @@ impl Agent {
             };
             for to in targets {
                 // The peer's name is not known yet when joining by address.
-                debug!("Initiating push/pull sync with:  {to}");
-                let result = match net::exchange(&opts, to, request).await {
+                let result = match net::exchange(&opts, to, request, Some("")).await {
                     Ok(msg) => {
                         let mut s = self.shared.lock();
                         let now = self.shared.now();

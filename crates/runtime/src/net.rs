@@ -213,11 +213,13 @@ fn dial_error(to: SocketAddr, e: &std::io::Error) -> String {
     }
 }
 
-/// One request, one reply.
+/// One request, one reply. `push_pull_with` names the peer of a push/pull (empty when
+/// joining by address) for memberlist's debug line, written once connected as in Go.
 pub(crate) async fn exchange(
     opts: &StreamOpts,
     to: SocketAddr,
     data: &[u8],
+    push_pull_with: Option<&str>,
 ) -> Result<StreamMsg, String> {
     let t = opts.tcp_timeout;
     let mut sock = match timeout(t, TcpStream::connect(to)).await {
@@ -226,6 +228,9 @@ pub(crate) async fn exchange(
         Ok(Ok(s)) => s,
     };
     metrics::counter!("memberlist.tcp.connect").increment(1);
+    if let Some(name) = push_pull_with {
+        debug!("Initiating push/pull sync with: {name} {to}");
+    }
     let io = async {
         if !opts.label.is_empty() {
             let mut head = vec![serf_wire::msg_type::HAS_LABEL, opts.label.len() as u8];
