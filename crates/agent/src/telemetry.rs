@@ -60,7 +60,7 @@ const INTERVAL_NS: i64 = 10_000_000_000;
 /// Intervals the in-memory sink keeps (Go: 1 min / 10 s).
 const RETAIN: usize = 6;
 /// Most distinct names one interval holds (not in Go).
-pub const MAX_NAMES: usize = 4096;
+pub const MAX_NAMES: usize = 1024;
 /// Lines queued per network sink (Go: 4096).
 const QUEUE: usize = 4096;
 /// Network sinks flush this often (Go's `flushInterval`).
