@@ -664,17 +664,13 @@ async fn wait_for_exit(
     reload: &Reload,
     retry_fail_rx: &mut mpsc::Receiver<()>,
 ) -> i32 {
-    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+    // Besides INT, TERM and HUP: signals a Go program catches and ignores (its
+    // runtime's default), so that `kill -USR2` does not kill the agent; SIGQUIT exits 2
+    // as Go's runtime does.
+    let (Ok(mut int), Ok(mut term), Ok(mut hup), Ok(mut usr2), Ok(mut alarm), Ok(mut quit)) = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
         signal(SignalKind::hangup()),
-    ) else {
-        println!("==> Failed to install signal handlers");
-        return 1;
-    };
-    // Signals a Go program catches and ignores (its runtime's default), so that
-    // `kill -USR2` does not kill the agent; SIGQUIT exits 2 as Go's runtime does.
-    let (Ok(mut usr2), Ok(mut alarm), Ok(mut quit)) = (
         signal(SignalKind::user_defined2()),
         signal(SignalKind::alarm()),
         signal(SignalKind::quit()),

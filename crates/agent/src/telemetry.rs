@@ -144,12 +144,12 @@ pub fn install(cfg: &TelemetryConfig) -> Result<Telemetry, String> {
     let mut sinks = Vec::new();
     if let Some(addr) = statsite {
         let (tx, rx) = mpsc::channel(QUEUE);
-        rt.spawn(statsite_task(addr, rx));
+        rt.spawn(sink_task(false, addr, rx));
         sinks.push(tx);
     }
     if let Some(addr) = statsd {
         let (tx, rx) = mpsc::channel(QUEUE);
-        rt.spawn(statsd_task(addr, rx));
+        rt.spawn(sink_task(true, addr, rx));
         sinks.push(tx);
     }
     let telemetry = Telemetry::new(host, Clock::System, sinks);
@@ -656,8 +656,8 @@ fn go_net_text(op: &str, e: &std::io::Error) -> String {
 }
 
 /// Go's message for a failed write or flush of a sink.
-fn write_err(what: &'static str) -> impl Fn(std::io::Error) -> String {
-    move |e| format!("Error {what}! Err: {}", go_net_text("write", &e))
+fn write_err(what: &'static str, sink: &'static str) -> impl Fn(std::io::Error) -> String {
+    move |e| format!("Error {what} {sink}! Err: {}", go_net_text("write", &e))
 }
 
 /// Accumulates lines into batches of at most `max` bytes (a single longer line is sent
@@ -730,12 +730,56 @@ async fn dial_udp(addr: &str) -> Result<tokio::net::UdpSocket, String> {
     Ok(sock)
 }
 
-/// The statsd sink's flusher (Go's `StatsdSink.flushMetrics`).
-async fn statsd_task(addr: String, mut rx: mpsc::Receiver<String>) {
+/// A network sink's connection: statsd writes datagrams, statsite a byte stream.
+enum Conn {
+    Statsd(tokio::net::UdpSocket),
+    Statsite(tokio::net::TcpStream),
+}
+
+impl Conn {
+    /// The sink's name in Go's messages.
+    fn name(&self) -> &'static str {
+        match self {
+            Conn::Statsd(_) => "statsd",
+            Conn::Statsite(_) => "statsite",
+        }
+    }
+
+    /// The largest batch sent at once.
+    fn batch(&self) -> usize {
+        match self {
+            Conn::Statsd(_) => STATSD_MAX_LEN,
+            Conn::Statsite(_) => STATSITE_BUF,
+        }
+    }
+
+    async fn send(&mut self, d: &[u8]) -> std::io::Result<()> {
+        match self {
+            Conn::Statsd(sock) => sock.send(d).await.map(|_| ()),
+            Conn::Statsite(conn) => conn.write_all(d).await,
+        }
+    }
+}
+
+/// `net.Dial` for a sink; Go's error text on failure.
+async fn dial(statsd: bool, addr: &str) -> Result<Conn, String> {
+    if statsd {
+        return dial_udp(addr).await.map(Conn::Statsd);
+    }
+    tokio::net::TcpStream::connect(addr)
+        .await
+        .map(Conn::Statsite)
+        .map_err(|e| format!("dial tcp {addr}: {}", go_net_text("connect", &e)))
+}
+
+/// A network sink's flusher (Go's `StatsdSink` / `StatsiteSink.flushMetrics`): connect,
+/// send batches until an error, then discard lines for a while and reconnect.
+async fn sink_task(statsd: bool, addr: String, mut rx: mpsc::Receiver<String>) {
+    let name = if statsd { "statsd" } else { "statsite" };
     loop {
-        match dial_udp(&addr).await {
-            Err(e) => log_err(&format!("Error connecting to statsd! Err: {e}")),
-            Ok(sock) => match statsd_session(&sock, &mut rx).await {
+        match dial(statsd, &addr).await {
+            Err(e) => log_err(&format!("Error connecting to {name}! Err: {e}")),
+            Ok(mut conn) => match sink_session(&mut conn, &mut rx).await {
                 Ok(()) => return,
                 Err(e) => log_err(&e),
             },
@@ -747,76 +791,26 @@ async fn statsd_task(addr: String, mut rx: mpsc::Receiver<String>) {
 }
 
 /// Sends until an error (Err) or until the queue closes (Ok).
-async fn statsd_session(
-    sock: &tokio::net::UdpSocket,
-    rx: &mut mpsc::Receiver<String>,
-) -> Result<(), String> {
-    let mut packer = Packer::new(STATSD_MAX_LEN);
+async fn sink_session(conn: &mut Conn, rx: &mut mpsc::Receiver<String>) -> Result<(), String> {
+    let name = conn.name();
+    let mut packer = Packer::new(conn.batch());
     let mut tick = flush_ticker();
     loop {
         tokio::select! {
             line = rx.recv() => {
                 let Some(line) = line else {
                     if let Some(d) = packer.take() {
-                        let _ = sock.send(&d).await;
+                        let _ = conn.send(&d).await;
                     }
                     return Ok(());
                 };
                 if let Some(d) = packer.push(&line) {
-                    sock.send(&d).await.map_err(write_err("writing to statsd"))?;
+                    conn.send(&d).await.map_err(write_err("writing to", name))?;
                 }
             }
             _ = tick.tick() => {
                 if let Some(d) = packer.take() {
-                    sock.send(&d).await.map_err(write_err("flushing to statsd"))?;
-                }
-            }
-        }
-    }
-}
-
-/// The statsite sink's flusher (Go's `StatsiteSink.flushMetrics`).
-async fn statsite_task(addr: String, mut rx: mpsc::Receiver<String>) {
-    loop {
-        match tokio::net::TcpStream::connect(addr.as_str()).await {
-            Err(e) => log_err(&format!(
-                "Error connecting to statsite! Err: dial tcp {addr}: {}",
-                go_net_text("connect", &e)
-            )),
-            Ok(mut conn) => match statsite_session(&mut conn, &mut rx).await {
-                Ok(()) => return,
-                Err(e) => log_err(&e),
-            },
-        }
-        if !discard_for(&mut rx, RECONNECT_WAIT).await {
-            return;
-        }
-    }
-}
-
-/// Streams until an error (Err) or until the queue closes (Ok).
-async fn statsite_session(
-    conn: &mut tokio::net::TcpStream,
-    rx: &mut mpsc::Receiver<String>,
-) -> Result<(), String> {
-    let mut packer = Packer::new(STATSITE_BUF);
-    let mut tick = flush_ticker();
-    loop {
-        tokio::select! {
-            line = rx.recv() => {
-                let Some(line) = line else {
-                    if let Some(d) = packer.take() {
-                        let _ = conn.write_all(&d).await;
-                    }
-                    return Ok(());
-                };
-                if let Some(d) = packer.push(&line) {
-                    conn.write_all(&d).await.map_err(write_err("writing to statsite"))?;
-                }
-            }
-            _ = tick.tick() => {
-                if let Some(d) = packer.take() {
-                    conn.write_all(&d).await.map_err(write_err("flushing to statsite"))?;
+                    conn.send(&d).await.map_err(write_err("flushing to", name))?;
                 }
             }
         }
@@ -1169,7 +1163,7 @@ mod tests {
             .expect("bind");
         let addr = server.local_addr().expect("addr").to_string();
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(statsd_task(addr, rx));
+        tokio::spawn(sink_task(true, addr, rx));
         let (t, _) = fixed(None, vec![tx]);
         with(&t, || {
             metrics::counter!("memberlist.udp.sent").increment(131);
@@ -1194,7 +1188,7 @@ mod tests {
             .expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(statsite_task(addr, rx));
+        tokio::spawn(sink_task(false, addr, rx));
         let (t, _) = fixed(Some("vm"), vec![tx]);
         with(&t, || metrics::gauge!("memberlist.health.score").set(3.0));
         let (mut conn, _) = tokio::time::timeout(Duration::from_secs(5), listener.accept())
