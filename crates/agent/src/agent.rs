@@ -17,11 +17,16 @@ const DEFAULT_PORT: u16 = 7946;
 /// Go's `gracefulTimeout`.
 const GRACEFUL_TIMEOUT: Duration = Duration::from_secs(3);
 
-fn hostname() -> String {
+/// The OS host name (Go's `os.Hostname`).
+pub(crate) fn os_hostname() -> Result<String, String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "localhost".to_string())
+        .map_err(|e| format!("could not determine host: {e}"))
+}
+
+fn hostname() -> String {
+    os_hostname().unwrap_or_else(|_| "localhost".to_string())
 }
 
 /// A base64 key as Go decodes it, with Go's error text.

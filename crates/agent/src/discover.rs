@@ -86,7 +86,7 @@ pub fn start(
                 .map(|n| SocketAddr::new(n.addr, n.port))
         })
         .unwrap_or_else(|| agent.local_addr());
-    let host = format!("{}.", os_hostname()?);
+    let host = format!("{}.", crate::agent::os_hostname()?);
     let zone = Zone::new(&node, cluster, &host, advertise)?;
     let iface = iface.and_then(|name| {
         let found = Iface::lookup(name);
@@ -137,14 +137,6 @@ async fn agent_join(agent: &Agent, addrs: &[String], replay: bool) -> Result<usi
 /// The service name (`_serf_<cluster>._tcp.local.`).
 fn service_name(cluster: &str) -> String {
     format!("_serf_{}._tcp.local.", cluster.trim_matches('.'))
-}
-
-/// The OS host name (Go's `os.Hostname`).
-fn os_hostname() -> Result<String, String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|s| s.trim().to_string())
-        .map_err(|e| format!("could not determine host: {e}"))
 }
 
 // ---------------------------------------------------------------------------

@@ -172,11 +172,9 @@ fn gauge_host(network_sinks: bool, hostname: &str) -> Option<String> {
     (network_sinks && !hostname.is_empty()).then(|| hostname.to_string())
 }
 
-/// `os.Hostname()` on Linux, or "" when it cannot be read.
+/// `os.Hostname()`, or "" when it cannot be read.
 fn read_hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
+    crate::agent::os_hostname().unwrap_or_default()
 }
 
 /// The metric kinds of go-metrics used here.
