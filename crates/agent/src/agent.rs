@@ -30,7 +30,7 @@ fn hostname() -> String {
 }
 
 /// A base64 key as Go decodes it, with Go's error text.
-pub fn decode_key(s: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn decode_key(s: &str) -> Result<Vec<u8>, String> {
     serf_wire::gobase64::decode(s).map_err(|e| e.to_string())
 }
 
@@ -274,7 +274,7 @@ fn setup(s: &mut Settings) -> Result<(), String> {
 }
 
 /// Runs the agent; returns the exit code.
-pub async fn run(args: &[String]) -> i32 {
+pub(crate) async fn run(args: &[String]) -> i32 {
     let s = match settings(args) {
         Ok(s) => s,
         Err((e, usage)) => {
@@ -603,7 +603,7 @@ fn io_text(e: &std::io::Error) -> String {
 }
 
 /// Go's `Agent.Join`: the join with the log lines written around it.
-pub async fn join_logged(
+pub(crate) async fn join_logged(
     agent: &Agent,
     addrs: &[String],
     replay: bool,

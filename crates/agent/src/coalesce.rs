@@ -1,4 +1,4 @@
-//! Local event coalescing (SERF-PROTOCOL.md section 13).
+//! Local event coalescing (docs/serf-protocol.md section 13).
 //!
 //! The agent enables two independent coalescers (Go: `CoalescePeriod` /
 //! `QuiescentPeriod` and `UserCoalescePeriod` / `UserQuiescentPeriod`, all set to
@@ -41,7 +41,7 @@ use tokio::time::Instant;
 
 /// The five member event types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MemberEventType {
+pub(crate) enum MemberEventType {
     /// `member-join`
     Join,
     /// `member-leave`
@@ -56,7 +56,7 @@ pub enum MemberEventType {
 
 impl MemberEventType {
     /// The Go `EventType.String()` of this type (`member-join`, ...).
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             MemberEventType::Join => "member-join",
             MemberEventType::Leave => "member-leave",
@@ -67,7 +67,7 @@ impl MemberEventType {
     }
 
     /// Splits a member event into its type and member.
-    pub fn split(e: Event) -> Result<(MemberEventType, Member), Event> {
+    pub(crate) fn split(e: Event) -> Result<(MemberEventType, Member), Event> {
         match e {
             Event::MemberJoin(m) => Ok((MemberEventType::Join, m)),
             Event::MemberLeave(m) => Ok((MemberEventType::Leave, m)),
@@ -82,7 +82,7 @@ impl MemberEventType {
 /// What the coalescer delivers: member events may carry several members (Go's
 /// `MemberEvent`), everything else is the original event.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CoalescedEvent {
+pub(crate) enum CoalescedEvent {
     /// One member event for one or more members.
     Members {
         /// Event type.
@@ -96,7 +96,7 @@ pub enum CoalescedEvent {
 
 impl CoalescedEvent {
     /// Wraps an uncoalesced event (member events get a single member).
-    pub fn from_event(e: Event) -> Self {
+    pub(crate) fn from_event(e: Event) -> Self {
         match MemberEventType::split(e) {
             Ok((kind, m)) => CoalescedEvent::Members {
                 kind,
@@ -108,7 +108,7 @@ impl CoalescedEvent {
 
     /// Go's `EventType.String()`: `member-*`, `user` or `query`; `None` for the
     /// query ack/response/done notifications, which are not Serf events in Go.
-    pub fn event_type(&self) -> Option<&'static str> {
+    pub(crate) fn event_type(&self) -> Option<&'static str> {
         match self {
             CoalescedEvent::Members { kind, .. } => Some(kind.as_str()),
             CoalescedEvent::Other(Event::User { .. }) => Some("user"),
@@ -120,7 +120,7 @@ impl CoalescedEvent {
 
 /// Timing of one coalescer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Periods {
+pub(crate) struct Periods {
     /// Maximum time from the first coalesced event to the flush.
     pub period: Duration,
     /// Flush after this long without a new coalescible event.
@@ -139,7 +139,7 @@ impl Default for Periods {
 
 /// Which coalescers run, with which timing (`None` = disabled, events pass).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CoalesceConfig {
+pub(crate) struct CoalesceConfig {
     /// Member event coalescer.
     pub member: Option<Periods>,
     /// User event coalescer (only `coalesce == true` events).
@@ -297,14 +297,14 @@ impl UserCoalescer {
 /// Usage: call [`Coalescer::push`] for every event and [`Coalescer::poll`] when
 /// [`Coalescer::next_deadline`] is reached; [`Coalescer::flush_all`] at shutdown.
 #[derive(Debug)]
-pub struct Coalescer {
+pub(crate) struct Coalescer {
     member: Option<MemberCoalescer>,
     user: Option<UserCoalescer>,
 }
 
 impl Coalescer {
     /// New coalescer with the given configuration.
-    pub fn new(cfg: CoalesceConfig) -> Self {
+    pub(crate) fn new(cfg: CoalesceConfig) -> Self {
         Coalescer {
             member: cfg.member.map(MemberCoalescer::new),
             user: cfg.user.map(UserCoalescer::new),
@@ -314,7 +314,7 @@ impl Coalescer {
     /// Feeds one event at time `now`. Returns what must be delivered now: first
     /// any window already due at `now`, then the event itself if it is not
     /// coalescible (or its coalescer is disabled).
-    pub fn push(&mut self, e: Event, now: Instant) -> Vec<CoalescedEvent> {
+    pub(crate) fn push(&mut self, e: Event, now: Instant) -> Vec<CoalescedEvent> {
         let mut out = self.poll(now);
         let e = match MemberEventType::split(e) {
             Ok((kind, m)) => {
@@ -338,7 +338,7 @@ impl Coalescer {
     }
 
     /// Flushes every window whose timer expired at or before `now` (earliest first).
-    pub fn poll(&mut self, now: Instant) -> Vec<CoalescedEvent> {
+    pub(crate) fn poll(&mut self, now: Instant) -> Vec<CoalescedEvent> {
         let mut out = Vec::new();
         let member_due = self.member.as_ref().and_then(|c| {
             if c.window.due(now) {
@@ -375,7 +375,7 @@ impl Coalescer {
     }
 
     /// When [`Coalescer::poll`] must next be called (`None`: nothing pending).
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let m = self.member.as_ref().and_then(|c| c.window.deadline());
         let u = self.user.as_ref().and_then(|c| c.window.deadline());
         match (m, u) {
@@ -385,7 +385,7 @@ impl Coalescer {
     }
 
     /// Flushes everything pending (shutdown).
-    pub fn flush_all(&mut self) -> Vec<CoalescedEvent> {
+    pub(crate) fn flush_all(&mut self) -> Vec<CoalescedEvent> {
         let mut out = Vec::new();
         if let Some(c) = self.user.as_mut() {
             c.flush(&mut out);
@@ -402,7 +402,7 @@ impl Coalescer {
 /// Returns (after flushing what is pending) when the broadcast closes, or as
 /// soon as the consumer is gone. A lagging receiver logs how many events were
 /// lost and continues.
-pub async fn run(
+pub(crate) async fn run(
     mut rx: broadcast::Receiver<Event>,
     cfg: CoalesceConfig,
     tx: mpsc::Sender<CoalescedEvent>,

@@ -1,4 +1,4 @@
-//! Agent configuration (AGENT-CLI.md sections 3.1-3.2): JSON config files and
+//! Agent configuration (docs/agent-cli.md sections 3.1-3.2): JSON config files and
 //! `-config-dir`, merged in Go's order (defaults <- files in command-line order <- flags).
 
 use crate::flags::{FlagSet, Kind, Parsed};
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// Every agent setting. `None` = not set by this source.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Config {
+pub(crate) struct Config {
     pub node_name: Option<String>,
     pub role: Option<String>,
     pub disable_coordinates: bool,
@@ -51,7 +51,7 @@ pub struct Config {
 }
 
 /// Go's `time.ParseDuration`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let err = || format!("time: invalid duration \"{s}\"");
     let mut rest = s.trim();
     if rest == "0" {
@@ -113,7 +113,7 @@ fn value_text(v: &Value) -> String {
 }
 
 /// Parses one JSON config document; errors in Go's mapstructure wording.
-pub fn parse_json(text: &str) -> Result<Config, String> {
+pub(crate) fn parse_json(text: &str) -> Result<Config, String> {
     let v: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
     let map = match v {
         Value::Object(map) => map,
@@ -272,7 +272,7 @@ pub fn parse_json(text: &str) -> Result<Config, String> {
 
 /// Go's `MergeConfig`: strings/numbers/durations override when set, booleans only turn on,
 /// tags merge by key, lists concatenate.
-pub fn merge(a: &mut Config, b: Config) {
+pub(crate) fn merge(a: &mut Config, b: Config) {
     // Go's MergeConfig copies a value only when it is set: a string that is not empty,
     // a number or duration that is not zero.
     macro_rules! over_str {
@@ -344,7 +344,7 @@ pub fn merge(a: &mut Config, b: Config) {
 }
 
 /// Reads a config file, or every `*.json` of a directory in lexical order.
-pub fn read_path(path: &str) -> Result<Config, String> {
+pub(crate) fn read_path(path: &str) -> Result<Config, String> {
     let p = Path::new(path);
     let meta = std::fs::metadata(p)
         .map_err(|e| format!("Error reading '{path}': {}", open_error(path, &e)))?;
@@ -379,7 +379,7 @@ fn open_error(path: &str, e: &std::io::Error) -> String {
 }
 
 /// The agent's flags.
-pub fn flagset() -> FlagSet {
+pub(crate) fn flagset() -> FlagSet {
     FlagSet::new()
         .add("advertise", Kind::Value)
         .add("bind", Kind::Value)
@@ -411,7 +411,7 @@ pub fn flagset() -> FlagSet {
 }
 
 /// The config given by flags. Errors: (text, show usage).
-pub fn from_flags(p: &Parsed) -> Result<Config, (String, bool)> {
+pub(crate) fn from_flags(p: &Parsed) -> Result<Config, (String, bool)> {
     let s = |n: &str| p.get(n).map(str::to_string);
     let dur = |n: &str| -> Result<Option<Duration>, (String, bool)> {
         match p.get(n) {
@@ -478,7 +478,7 @@ pub fn from_flags(p: &Parsed) -> Result<Config, (String, bool)> {
 }
 
 /// Defaults ← config files/dirs in command-line order ← flags.
-pub fn load(args: &[String]) -> Result<Config, (String, bool)> {
+pub(crate) fn load(args: &[String]) -> Result<Config, (String, bool)> {
     let p = flagset().parse(args).map_err(|e| (e, true))?;
     let flags = from_flags(&p)?;
     let mut c = Config::default();

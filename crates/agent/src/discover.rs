@@ -1,5 +1,5 @@
 //! mDNS discovery (`-discover=<cluster>`, config key `discover`), wire-compatible with
-//! Go Serf 0.9.4, which uses `github.com/hashicorp/mdns` (AGENT-CLI.md section 3.6).
+//! Go Serf 0.9.4, which uses `github.com/hashicorp/mdns` (docs/agent-cli.md section 3.6).
 //!
 //! Two halves, as in Go:
 //!
@@ -15,7 +15,7 @@
 //!   reply (QU bit) is answered by unicast to its source; a multicast question from port
 //!   5353 is answered on the multicast group.
 //! * **Querier**: at start and every 60 s, a one-second query: one PTR question for the
-//!   service (QM, ID random, flags 0) to 224.0.0.251:5353 and [ff02::fb]:5353 from fresh
+//!   service (QM, ID random, flags 0) to `224.0.0.251:5353` and `[ff02::fb]:5353` from fresh
 //!   ephemeral-port sockets, collecting the answers sent back to them (hashicorp/mdns
 //!   responders always answer to the query's source). Each complete service entry (address,
 //!   port and TXT) gives `ip:port`; new ones are joined in one batch once no new one has come
@@ -41,7 +41,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 /// The mDNS port.
-pub const MDNS_PORT: u16 = 5353;
+pub(crate) const MDNS_PORT: u16 = 5353;
 const V4_GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 251);
 const V6_GROUP: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0xfb);
 /// TTL of every record we serve (hashicorp/mdns `defaultTTL`).
@@ -72,7 +72,7 @@ const QU_BIT: u16 = 0x8000;
 /// Must be called from within the Tokio runtime. Runs until the agent shuts down. Fails
 /// (Go: `==> Error starting mDNS listener: <err>`, exit 1) when neither the IPv4 nor the
 /// IPv6 multicast listener can be set up, or on an invalid service definition.
-pub fn start(
+pub(crate) fn start(
     agent: &Agent,
     cluster: &str,
     iface: Option<&str>,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 /// How a flag takes its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// Takes a value; the last one wins.
     Value,
     /// Takes a value; repeatable.
@@ -20,13 +20,13 @@ pub enum Kind {
 
 /// A set of flags.
 #[derive(Debug, Default)]
-pub struct FlagSet {
+pub(crate) struct FlagSet {
     defs: Vec<(&'static str, Kind)>,
 }
 
 /// Parsed flags.
 #[derive(Debug, Default)]
-pub struct Parsed {
+pub(crate) struct Parsed {
     values: HashMap<String, Vec<String>>,
     /// Arguments after the flags.
     pub args: Vec<String>,
@@ -34,12 +34,12 @@ pub struct Parsed {
 
 impl FlagSet {
     /// An empty set.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Adds a flag.
-    pub fn add(mut self, name: &'static str, kind: Kind) -> Self {
+    pub(crate) fn add(mut self, name: &'static str, kind: Kind) -> Self {
         self.defs.push((name, kind));
         self
     }
@@ -49,7 +49,7 @@ impl FlagSet {
     }
 
     /// Parses; errors use Go's wording.
-    pub fn parse(&self, args: &[String]) -> Result<Parsed, String> {
+    pub(crate) fn parse(&self, args: &[String]) -> Result<Parsed, String> {
         let mut p = Parsed::default();
         let mut i = 0;
         while i < args.len() {
@@ -119,7 +119,7 @@ impl FlagSet {
 
 impl Parsed {
     /// Last value of a flag.
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.values
             .get(name)
             .and_then(|v| v.last())
@@ -127,29 +127,29 @@ impl Parsed {
     }
 
     /// Every value of a repeatable flag.
-    pub fn all(&self, name: &str) -> Vec<String> {
+    pub(crate) fn all(&self, name: &str) -> Vec<String> {
         self.values.get(name).cloned().unwrap_or_default()
     }
 
     /// A boolean flag.
-    pub fn bool(&self, name: &str) -> bool {
+    pub(crate) fn bool(&self, name: &str) -> bool {
         self.get(name) == Some("true")
     }
 
     /// A boolean flag with a default for when it was not given.
-    pub fn bool_or(&self, name: &str, default: bool) -> bool {
+    pub(crate) fn bool_or(&self, name: &str, default: bool) -> bool {
         self.get(name).map_or(default, |v| v == "true")
     }
 
     /// A [`Kind::Duration`] flag in nanoseconds (0 when absent).
-    pub fn duration_nanos(&self, name: &str) -> i64 {
+    pub(crate) fn duration_nanos(&self, name: &str) -> i64 {
         self.get(name)
             .and_then(crate::cli::gofmt::parse_duration)
             .unwrap_or(0)
     }
 
     /// A [`Kind::Int`] flag (0 when absent).
-    pub fn int(&self, name: &str) -> i64 {
+    pub(crate) fn int(&self, name: &str) -> i64 {
         self.get(name)
             .and_then(|v| crate::cli::gofmt::parse_int(v).ok())
             .unwrap_or(0)

@@ -1,4 +1,4 @@
-//! Event handler scripts (AGENT-CLI.md section 4).
+//! Event handler scripts (docs/agent-cli.md section 4).
 //!
 //! * [`parse_event_scripts`] parses `-event-handler` / `event_handlers` values
 //!   (`[filter[,filter...]=]command`), with Go's startup error text.
@@ -50,17 +50,17 @@ use tokio::time::Instant;
 use crate::coalesce::CoalescedEvent;
 
 /// Size of the output ring buffer (Go `maxBufSize`).
-pub const MAX_OUTPUT: usize = 8 * 1024;
+pub(crate) const MAX_OUTPUT: usize = 8 * 1024;
 
 /// Go's `warnSlow`.
-pub const WARN_SLOW: Duration = Duration::from_secs(1);
+pub(crate) const WARN_SLOW: Duration = Duration::from_secs(1);
 
 /// The shell and its flag (Go: `/bin/sh -c`).
 const SHELL: &str = "/bin/sh";
 
 /// Which events a script wants: Go's `EventFilter`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventFilter {
+pub(crate) struct EventFilter {
     /// `*`, `member-join`, ..., `user`, `query` (or anything, then invalid).
     pub event: String,
     /// For `user`/`query`: the event/query name; empty = all.
@@ -70,7 +70,7 @@ pub struct EventFilter {
 impl EventFilter {
     /// Parses a comma-separated filter list; empty means `*`. Never fails (see
     /// [`EventFilter::is_valid`]).
-    pub fn parse_list(v: &str) -> Vec<EventFilter> {
+    pub(crate) fn parse_list(v: &str) -> Vec<EventFilter> {
         let v = if v.is_empty() { "*" } else { v };
         v.split(',')
             .map(|item| {
@@ -94,7 +94,7 @@ impl EventFilter {
     }
 
     /// Whether the event type is one Go accepts.
-    pub fn is_valid(&self) -> bool {
+    pub(crate) fn is_valid(&self) -> bool {
         matches!(
             self.event.as_str(),
             "member-join"
@@ -109,7 +109,7 @@ impl EventFilter {
     }
 
     /// Go's `EventFilter.Invoke`.
-    pub fn matches(&self, e: &CoalescedEvent) -> bool {
+    pub(crate) fn matches(&self, e: &CoalescedEvent) -> bool {
         if self.event == "*" {
             return true;
         }
@@ -129,7 +129,7 @@ impl EventFilter {
 
 /// One handler entry: a filter and the command (Go's `EventScript`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventScript {
+pub(crate) struct EventScript {
     /// The filter.
     pub filter: EventFilter,
     /// Command run with `/bin/sh -c`.
@@ -138,7 +138,7 @@ pub struct EventScript {
 
 impl EventScript {
     /// The key of this entry in `serf info`'s `event_handlers` (`event:name`).
-    pub fn stats_key(&self) -> String {
+    pub(crate) fn stats_key(&self) -> String {
         format!("{}:{}", self.filter.event, self.filter.name)
     }
 }
@@ -164,7 +164,7 @@ impl fmt::Display for EventScript {
 
 /// Parses one `[filters=]command` value into one entry per filter item, without
 /// validation (Go's `ParseEventScript`).
-pub fn parse_event_script(spec: &str) -> Vec<EventScript> {
+pub(crate) fn parse_event_script(spec: &str) -> Vec<EventScript> {
     let (filter, script) = spec.split_once('=').unwrap_or(("", spec));
     EventFilter::parse_list(filter)
         .into_iter()
@@ -178,7 +178,7 @@ pub fn parse_event_script(spec: &str) -> Vec<EventScript> {
 /// Parses and validates all handler values in order. The error is the line Go
 /// prints (after `==> `) before exiting:
 /// `Invalid event script: Event 'bogus' invoking 'foo.sh'`.
-pub fn parse_event_scripts<S: AsRef<str>>(specs: &[S]) -> Result<Vec<EventScript>, String> {
+pub(crate) fn parse_event_scripts<S: AsRef<str>>(specs: &[S]) -> Result<Vec<EventScript>, String> {
     let scripts: Vec<EventScript> = specs
         .iter()
         .flat_map(|s| parse_event_script(s.as_ref()))
@@ -191,7 +191,7 @@ pub fn parse_event_scripts<S: AsRef<str>>(specs: &[S]) -> Result<Vec<EventScript
 
 /// Limits of the handler runner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HandlerConfig {
+pub(crate) struct HandlerConfig {
     /// Kill a script (its process group) after this long; `None` = wait forever (Go).
     pub timeout: Option<Duration>,
     /// Maximum events waiting behind the running one; the oldest is dropped beyond.
@@ -212,14 +212,14 @@ impl Default for HandlerConfig {
 
 /// The reloadable script list plus the runner's limits.
 #[derive(Debug)]
-pub struct Handlers {
+pub(crate) struct Handlers {
     scripts: Mutex<Arc<Vec<EventScript>>>,
     config: HandlerConfig,
 }
 
 impl Handlers {
     /// New handler set.
-    pub fn new(scripts: Vec<EventScript>, config: HandlerConfig) -> Self {
+    pub(crate) fn new(scripts: Vec<EventScript>, config: HandlerConfig) -> Self {
         Handlers {
             scripts: Mutex::new(Arc::new(scripts)),
             config,
@@ -227,13 +227,13 @@ impl Handlers {
     }
 
     /// Atomically replaces the scripts (SIGHUP); used from the next event on.
-    pub fn replace(&self, scripts: Vec<EventScript>) {
+    pub(crate) fn replace(&self, scripts: Vec<EventScript>) {
         let mut guard = self.scripts.lock().unwrap_or_else(|e| e.into_inner());
         *guard = Arc::new(scripts);
     }
 
     /// The current scripts.
-    pub fn scripts(&self) -> Arc<Vec<EventScript>> {
+    pub(crate) fn scripts(&self) -> Arc<Vec<EventScript>> {
         self.scripts
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -241,21 +241,21 @@ impl Handlers {
     }
 
     /// The limits.
-    pub fn config(&self) -> HandlerConfig {
+    pub(crate) fn config(&self) -> HandlerConfig {
         self.config
     }
 }
 
 /// The local node as handlers see it: name and tags.
-pub type SelfInfo = (String, Vec<(String, String)>);
+pub(crate) type SelfInfo = (String, Vec<(String, String)>);
 
 /// Sends a query response: `(ltime, id, payload)`; the error is logged.
-pub type Respond = Arc<dyn Fn(u64, u32, Vec<u8>) -> Result<(), String> + Send + Sync>;
+pub(crate) type Respond = Arc<dyn Fn(u64, u32, Vec<u8>) -> Result<(), String> + Send + Sync>;
 
 /// Runs the handlers for every event from `rx` until it closes (then the
 /// pending events are still handled). `self_info` returns the local node name
 /// and tags; it is called once per event that has a matching script.
-pub async fn run<F>(
+pub(crate) async fn run<F>(
     mut rx: mpsc::Receiver<CoalescedEvent>,
     handlers: Arc<Handlers>,
     self_info: F,
@@ -397,7 +397,7 @@ fn tag<'a>(tags: &'a [(String, String)], key: &str) -> &'a str {
 }
 
 /// `SERF_TAG_<NAME>`: upper-cased, every char outside `[A-Z0-9_]` becomes `_`.
-pub fn tag_env_name(key: &str) -> String {
+pub(crate) fn tag_env_name(key: &str) -> String {
     let mut s = String::from("SERF_TAG_");
     for c in key.chars().flat_map(char::to_uppercase) {
         s.push(
@@ -413,7 +413,7 @@ pub fn tag_env_name(key: &str) -> String {
 
 /// The `SERF_*` variables for one invocation, in Go's order (later entries
 /// win on duplicate names).
-pub fn script_env(
+pub(crate) fn script_env(
     event: &CoalescedEvent,
     self_name: &str,
     self_tags: &[(String, String)],
@@ -464,7 +464,7 @@ fn member_line(m: &Member) -> String {
 }
 
 /// The bytes written to the script's stdin.
-pub fn script_stdin(event: &CoalescedEvent) -> Vec<u8> {
+pub(crate) fn script_stdin(event: &CoalescedEvent) -> Vec<u8> {
     match event {
         CoalescedEvent::Members { members, .. } => members
             .iter()
@@ -1171,15 +1171,14 @@ mod tests {
     /// Replays every recorded Go invocation (`handler_invocations`, 82 runs of
     /// the real agent): rebuilds the event and the local node from the recorded
     /// environment and stdin, runs it through a recording script and compares
-    /// environment (SERF_* only, sorted) and stdin bytes exactly. Skipped when
-    /// the shared vectors are not present.
+    /// environment (SERF_* only, sorted) and stdin bytes exactly
+    /// (`testdata/serf/vectors/agent_vectors.json`).
     #[tokio::test]
     async fn all_recorded_go_invocations() {
-        let path = "/work/shared/serf/vectors/agent_vectors.json";
-        let Ok(text) = std::fs::read_to_string(path) else {
-            eprintln!("skipping: {path} not found");
-            return;
-        };
+        let text = serf_testdata::read_string(&format!(
+            "{}/agent_vectors.json",
+            serf_testdata::SERF_VECTORS
+        ));
         let v: serde_json::Value = serde_json::from_str(&text).expect("json");
         let runs = v["handler_invocations"].as_array().expect("array");
         assert!(!runs.is_empty());

@@ -9,7 +9,7 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 /// Parses a Go log level (case-insensitive).
-pub fn parse_level(s: &str) -> Option<Level> {
+pub(crate) fn parse_level(s: &str) -> Option<Level> {
     match s.to_ascii_uppercase().as_str() {
         "TRACE" => Some(Level::TRACE),
         "DEBUG" => Some(Level::DEBUG),
@@ -22,7 +22,7 @@ pub fn parse_level(s: &str) -> Option<Level> {
 
 /// A UTC civil date and time of day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Civil {
+pub(crate) struct Civil {
     pub year: i64,
     pub month: u32,
     pub day: u32,
@@ -32,7 +32,7 @@ pub struct Civil {
 }
 
 /// Converts seconds since the Unix epoch to a UTC civil date and time of day.
-pub fn civil_utc(secs: i64) -> Civil {
+pub(crate) fn civil_utc(secs: i64) -> Civil {
     let days = secs.div_euclid(86400);
     let rem = secs.rem_euclid(86400);
     // Civil date from days since the epoch (Howard Hinnant's algorithm).
@@ -58,7 +58,7 @@ pub fn civil_utc(secs: i64) -> Civil {
 }
 
 /// `YYYY/MM/DD HH:MM:SS` in UTC.
-pub fn timestamp() -> String {
+pub(crate) fn timestamp() -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(0))
@@ -87,7 +87,7 @@ fn component(target: &str) -> &str {
 }
 
 /// The level tag Go prints.
-pub fn level_tag(l: Level) -> &'static str {
+pub(crate) fn level_tag(l: Level) -> &'static str {
     match l {
         Level::TRACE => "TRACE",
         Level::DEBUG => "DEBUG",
@@ -143,7 +143,7 @@ fn event_text(event: &Event<'_>) -> String {
 
 /// The event formatter.
 #[derive(Debug, Clone, Copy)]
-pub struct GoFormat;
+pub(crate) struct GoFormat;
 
 impl<S, N> FormatEvent<S, N> for GoFormat
 where
@@ -163,18 +163,18 @@ where
 /// The last log lines and a live feed of new ones, for `monitor` (all levels, whatever
 /// the console level is).
 #[derive(Debug)]
-pub struct LogSink {
+pub(crate) struct LogSink {
     ring: std::sync::Mutex<std::collections::VecDeque<(Level, String)>>,
     live: tokio::sync::broadcast::Sender<(Level, String)>,
 }
 
 /// Lines kept for `monitor` (Go keeps 512).
-pub const LOG_RING: usize = 512;
+pub(crate) const LOG_RING: usize = 512;
 
 static SINK: std::sync::OnceLock<LogSink> = std::sync::OnceLock::new();
 
 /// The process-wide sink.
-pub fn sink() -> &'static LogSink {
+pub(crate) fn sink() -> &'static LogSink {
     SINK.get_or_init(|| LogSink {
         ring: std::sync::Mutex::new(std::collections::VecDeque::with_capacity(LOG_RING)),
         live: tokio::sync::broadcast::channel(LOG_RING).0,
@@ -196,7 +196,7 @@ impl LogSink {
     }
 
     /// The kept lines at `level` or more severe, then a receiver for new ones.
-    pub fn subscribe(
+    pub(crate) fn subscribe(
         &self,
         level: Level,
     ) -> (
@@ -219,7 +219,7 @@ impl LogSink {
 }
 
 /// Syslog facility numbers by Go's names.
-pub fn syslog_facility(name: &str) -> Option<u8> {
+pub(crate) fn syslog_facility(name: &str) -> Option<u8> {
     Some(match name.to_ascii_uppercase().as_str() {
         "KERN" => 0,
         "USER" => 1,
@@ -246,19 +246,19 @@ pub fn syslog_facility(name: &str) -> Option<u8> {
 }
 
 /// Sends log lines to the local syslog daemon (`/dev/log`), tag `serf`.
-pub struct SyslogLayer {
+pub(crate) struct SyslogLayer {
     sock: std::os::unix::net::UnixDatagram,
     facility: u8,
 }
 
 impl SyslogLayer {
     /// Connects to `/dev/log`.
-    pub fn connect(facility: u8) -> Result<Self, String> {
+    pub(crate) fn connect(facility: u8) -> Result<Self, String> {
         Self::connect_to(std::path::Path::new("/dev/log"), facility)
     }
 
     /// Connects to a syslog datagram socket.
-    pub fn connect_to(path: &std::path::Path, facility: u8) -> Result<Self, String> {
+    pub(crate) fn connect_to(path: &std::path::Path, facility: u8) -> Result<Self, String> {
         let sock = std::os::unix::net::UnixDatagram::unbound().map_err(|e| e.to_string())?;
         sock.connect(path)
             .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -312,7 +312,7 @@ fn gate() -> std::sync::MutexGuard<'static, Option<Vec<u8>>> {
 }
 
 /// Writes the held-back console lines and lets new ones through.
-pub fn ungate() {
+pub(crate) fn ungate() {
     let mut g = gate();
     if let Some(buf) = g.take() {
         let mut out = std::io::stdout().lock();
@@ -348,11 +348,11 @@ impl std::io::Write for GatedStdout {
 }
 
 /// Changes the console log level of the installed logger.
-pub type LevelHandle = Box<dyn Fn(Level) + Send + Sync>;
+pub(crate) type LevelHandle = Box<dyn Fn(Level) + Send + Sync>;
 
 /// Installs the global logger: the console at `level` (the handle changes it later, on
 /// SIGHUP), and the monitor sink at DEBUG.
-pub fn init(level: Level, syslog: Option<SyslogLayer>) -> Option<LevelHandle> {
+pub(crate) fn init(level: Level, syslog: Option<SyslogLayer>) -> Option<LevelHandle> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::Layer as _;

@@ -60,7 +60,7 @@ const INTERVAL_NS: i64 = 10_000_000_000;
 /// Intervals the in-memory sink keeps (Go: 1 min / 10 s).
 const RETAIN: usize = 6;
 /// Most distinct names one interval holds (not in Go).
-pub const MAX_NAMES: usize = 1024;
+pub(crate) const MAX_NAMES: usize = 1024;
 /// Lines queued per network sink (Go: 4096).
 const QUEUE: usize = 4096;
 /// Network sinks flush this often (Go's `flushInterval`).
@@ -76,7 +76,7 @@ const RUNTIME_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Telemetry settings from the agent configuration.
 #[derive(Debug, Clone, Default)]
-pub struct TelemetryConfig {
+pub(crate) struct TelemetryConfig {
     /// `statsite_addr`: a statsite server to stream metrics to over TCP.
     pub statsite_addr: Option<String>,
     /// `statsd_addr`: a statsd server to send metrics to over UDP.
@@ -85,7 +85,7 @@ pub struct TelemetryConfig {
 
 /// A handle on the agent's telemetry; cheap to clone.
 #[derive(Clone)]
-pub struct Telemetry {
+pub(crate) struct Telemetry {
     core: Arc<Core>,
 }
 
@@ -112,7 +112,7 @@ impl Telemetry {
 
     /// The in-memory sink in Go's SIGUSR1 format: every retained interval except the
     /// current one, gauges then counters then samples, sorted by name.
-    pub fn dump(&self) -> String {
+    pub(crate) fn dump(&self) -> String {
         self.core.dump()
     }
 
@@ -130,7 +130,7 @@ impl Telemetry {
 /// own state. As in Go, unusable sink addresses are not an error here: the sinks log
 /// connection errors and retry. Errors are only returned when there is no runtime or
 /// the signal handler cannot be installed.
-pub fn install(cfg: &TelemetryConfig) -> Result<Telemetry, String> {
+pub(crate) fn install(cfg: &TelemetryConfig) -> Result<Telemetry, String> {
     let rt = tokio::runtime::Handle::try_current()
         .map_err(|e| format!("Failed to start telemetry: {e}"))?;
     let statsite = cfg.statsite_addr.clone().filter(|a| !a.is_empty());

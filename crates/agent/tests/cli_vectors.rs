@@ -1,5 +1,5 @@
 //! Runs our `serf` binary against every recorded run of the real CLI in
-//! `/work/shared/serf/vectors/cli_vectors.json` (override with `SERF_CLI_VECTORS`).
+//! `testdata/serf/vectors/cli_vectors.json`.
 //!
 //! * Runs without RPC (help texts, usage, version, flag and argument errors) are run as
 //!   recorded; a connection-refused run gets a freshly closed port.
@@ -24,26 +24,14 @@ use std::time::{Duration, Instant};
 
 const OURS: &str = env!("CARGO_BIN_EXE_serf");
 
-fn vectors_path() -> PathBuf {
-    std::env::var_os("SERF_CLI_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/serf/vectors/cli_vectors.json"))
-}
-
 fn in_ci() -> bool {
     matches!(std::env::var("CI").as_deref(), Ok("true") | Ok("1"))
 }
 
-fn load_vectors() -> Option<Vec<serde_json::Value>> {
-    let path = vectors_path();
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Some(serde_json::from_str(&text).expect("cli_vectors.json is JSON")),
-        Err(e) => {
-            assert!(!in_ci(), "missing {}: {e}", path.display());
-            eprintln!("skipping: {} not readable: {e}", path.display());
-            None
-        }
-    }
+fn load_vectors() -> Vec<serde_json::Value> {
+    let rel = format!("{}/cli_vectors.json", serf_testdata::SERF_VECTORS);
+    let text = serf_testdata::read_string(&rel);
+    serde_json::from_str(&text).expect("cli_vectors.json is JSON")
 }
 
 fn unhex(s: &str) -> Vec<u8> {
@@ -415,9 +403,7 @@ fn run_vector(v: &serde_json::Value) -> Outcome {
 
 #[test]
 fn every_recorded_cli_run_matches() {
-    let Some(vectors) = load_vectors() else {
-        return;
-    };
+    let vectors = load_vectors();
     assert_eq!(vectors.len(), 71);
     let mut failures = Vec::new();
     let mut exact = 0;

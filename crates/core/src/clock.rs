@@ -1,4 +1,4 @@
-//! Lamport clocks (SERF-PROTOCOL.md section 4).
+//! Lamport clocks (docs/serf-protocol.md section 4).
 
 /// A Lamport clock: starts at 0; `witness(v)` moves it to `v + 1` if `v >= now`.
 #[derive(Debug, Clone, Default)]

@@ -1,4 +1,4 @@
-//! Vivaldi network coordinates (SERF-PROTOCOL.md section 11).
+//! Vivaldi network coordinates (docs/serf-protocol.md section 11).
 //!
 //! Every node keeps an estimate of its own position in a virtual space (an 8-dimensional
 //! Euclidean vector plus a non-Euclidean "height" and an "adjustment" offset, all in
@@ -872,7 +872,7 @@ mod tests {
     #[test]
     fn update_steps_match_independent_oracle_bit_for_bit() {
         // Expected values computed independently (Python, following the rules in
-        // SERF-PROTOCOL.md section 11) for three updates without any random direction.
+        // docs/serf-protocol.md section 11) for three updates without any random direction.
         let cfg = cfg_dim(3);
         let mut client = CoordinateClient::new(cfg.clone(), 0);
         client

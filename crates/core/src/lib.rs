@@ -1,5 +1,5 @@
 //! The Serf layer, sans-IO: tags in node metadata, Lamport clocks, join/leave intents, the
-//! member state machine, user events and the push/pull state (SERF-PROTOCOL.md).
+//! member state machine, user events and the push/pull state (docs/serf-protocol.md).
 //!
 //! [`Serf`] owns a [`serf_membership::Memberlist`] whose delegate is the Serf state, and is
 //! driven exactly like it: feed packets, stream messages and time; drain transmits and

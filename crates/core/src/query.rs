@@ -1,4 +1,4 @@
-//! Queries (SERF-PROTOCOL.md sections 3.5-3.10, 9, 10, 12): issuing, receiving, filters,
+//! Queries (docs/serf-protocol.md sections 3.5-3.10, 9, 10, 12): issuing, receiving, filters,
 //! acks, responses, relays, the response collector, and internal `_serf_` queries.
 
 use crate::state::{Event, MemberStatus, SerfState};

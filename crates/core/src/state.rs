@@ -1,4 +1,4 @@
-//! Serf's member state machine and its memberlist delegate (SERF-PROTOCOL.md sections 3, 7, 8).
+//! Serf's member state machine and its memberlist delegate (docs/serf-protocol.md sections 3, 7, 8).
 
 use crate::clock::LamportClock;
 use serf_membership::queue::{retransmit_limit, BroadcastQueue};

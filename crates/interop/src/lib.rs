@@ -5,7 +5,7 @@
 //!
 //! Test-only code: panicking helpers are fine here.
 //!
-//! * Prerequisites: [`go_serf`], [`our_serf`], [`require`] / [`require!`].
+//! * Prerequisites: [`go_serf`], [`our_serf`], [`require()`] / [`require!`].
 //!   A missing prerequisite skips the test, except when `CI=true`, where it
 //!   fails it.
 //! * Ports: [`free_gossip_port`] (TCP and UDP both free), [`free_tcp_port`].

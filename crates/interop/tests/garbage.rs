@@ -25,17 +25,14 @@ impl Xs {
 }
 
 fn vectors() -> Vec<Vec<u8>> {
-    let dir = serf_interop::workspace_root().join("../shared/memberlist/captures/vectors");
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(&dir).expect("vectors dir").flatten() {
-        let p = e.path();
-        if p.extension().is_some_and(|x| x == "hex") {
-            let s = std::fs::read_to_string(&p).expect("read vector");
-            out.push(hex::decode(s.trim()).expect("hex"));
-        }
-    }
-    assert!(!out.is_empty(), "no vectors found in {}", dir.display());
-    out
+    serf_testdata::files(serf_testdata::MEMBERLIST_VECTORS, ".hex")
+        .iter()
+        .map(|p| {
+            let s = std::fs::read_to_string(p)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()));
+            hex::decode(s.trim()).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        })
+        .collect()
 }
 
 /// Datagrams: random, truncated and bit-flipped captures, oversized, hand-made hostile shapes.

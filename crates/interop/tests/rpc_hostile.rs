@@ -128,11 +128,11 @@ fn start(imp: Impl, name: &str, auth: Option<&str>) -> (Agent, Option<tempfile_d
 
 /// Minimal temp dir (removed on drop).
 mod tempfile_dir {
-    pub struct Dir {
+    pub(crate) struct Dir {
         pub path: std::path::PathBuf,
     }
     impl Dir {
-        pub fn new(tag: &str) -> Dir {
+        pub(crate) fn new(tag: &str) -> Dir {
             let path = std::env::temp_dir().join(format!("serf-rpc-{tag}-{}", std::process::id()));
             let _ = std::fs::create_dir_all(&path);
             Dir { path }

@@ -642,7 +642,7 @@ fn tag_changes_seen_both_ways() {
 // 5. Key rotation
 // ---------------------------------------------------------------------------
 
-/// Minimal agent-RPC client (msgpack over TCP, AGENT-RPC.md).
+/// Minimal agent-RPC client (msgpack over TCP, docs/agent-rpc.md).
 struct RpcClient {
     stream: TcpStream,
     buf: Vec<u8>,

@@ -1,4 +1,4 @@
-//! Timing and sizing (SPEC.md section 12): the LAN, WAN and Local profiles.
+//! Timing and sizing (docs/memberlist-protocol.md section 12): the LAN, WAN and Local profiles.
 
 use serf_wire::Keyring;
 use std::net::IpAddr;

@@ -1,4 +1,4 @@
-//! The membership state machine (SPEC.md sections 8-11), sans-IO.
+//! The membership state machine (docs/memberlist-protocol.md sections 8-11), sans-IO.
 //!
 //! Drive it with [`Memberlist::handle_packet`], [`Memberlist::handle_stream`],
 //! [`Memberlist::handle_push_pull_reply`], [`Memberlist::handle_stream_ping_result`] and

@@ -1,4 +1,4 @@
-//! The transmit-limited broadcast queue (SPEC.md section 10.2).
+//! The transmit-limited broadcast queue (docs/memberlist-protocol.md section 10.2).
 //!
 //! Items are ordered by transmits ascending, then length descending, then newest first;
 //! [`BroadcastQueue::get_broadcasts`] takes, in that order, every item that still fits the

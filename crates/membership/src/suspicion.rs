@@ -1,4 +1,4 @@
-//! Lifeguard suspicion timeouts (SPEC.md section 9.6).
+//! Lifeguard suspicion timeouts (docs/memberlist-protocol.md section 9.6).
 
 use std::collections::HashSet;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! The membership state machine rules of SPEC.md section 8, driven with crafted packets.
+//! The membership state machine rules of docs/memberlist-protocol.md section 8, driven with crafted packets.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serf_membership::{Config, Delegate, Memberlist, Node, NodeStateKind, Transmit};

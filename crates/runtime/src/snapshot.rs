@@ -1,4 +1,4 @@
-//! The snapshot file (SERF-PROTOCOL.md section 14).
+//! The snapshot file (docs/serf-protocol.md section 14).
 //!
 //! Serf's snapshot is a line-oriented text file that lets a restarted agent re-join the
 //! nodes it knew and restore its Lamport clocks, so it does not replay old user events or

@@ -1,4 +1,4 @@
-//! AES-GCM keyring and the encrypted payload format (SPEC.md section 6):
+//! AES-GCM keyring and the encrypted payload format (docs/memberlist-protocol.md section 6):
 //! `vsn:u8 nonce:12 ciphertext tag:16`. Version 1 is unpadded; version 0 pads the
 //! plaintext with PKCS#7 to a multiple of 16 bytes. The primary key (index 0) encrypts;
 //! every key is tried to decrypt.

@@ -1,11 +1,11 @@
-//! memberlist message bodies (SPEC.md section 4), encoded as Go encodes them: a msgpack map
+//! memberlist message bodies (docs/memberlist-protocol.md section 4), encoded as Go encodes them: a msgpack map
 //! keyed by Go field names in sorted order.
 
 use crate::msgpack::{Reader, Writer};
 use crate::Error;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// Message type bytes (SPEC.md section 2).
+/// Message type bytes (docs/memberlist-protocol.md section 2).
 #[allow(missing_docs)]
 pub mod msg_type {
     pub const PING: u8 = 0;

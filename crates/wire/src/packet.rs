@@ -1,4 +1,4 @@
-//! UDP packet framing (SPEC.md section 5): compound, compress, CRC, encryption, label.
+//! UDP packet framing (docs/memberlist-protocol.md section 5): compound, compress, CRC, encryption, label.
 //!
 //! Sending, innermost first: payload (one message or a compound) -> compress (only if
 //! smaller) -> CRC (if the peer speaks protocol >= 5) -> encrypt -> label. Receiving

@@ -1,4 +1,4 @@
-//! Serf messages carried in memberlist user messages (SERF-PROTOCOL.md section 3):
+//! Serf messages carried in memberlist user messages (docs/serf-protocol.md section 3):
 //! `[serf type u8][msgpack map]`, and the tag encoding of node metadata.
 
 use crate::msgpack::{Reader, Writer};

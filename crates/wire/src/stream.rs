@@ -1,4 +1,4 @@
-//! TCP stream framing (SPEC.md section 7). Plaintext stream messages carry no length, so
+//! TCP stream framing (docs/memberlist-protocol.md section 7). Plaintext stream messages carry no length, so
 //! [`decode_stream`] parses incrementally: it returns [`Error::Eof`] while the buffer holds
 //! only part of a message, and the caller reads more and calls again.
 

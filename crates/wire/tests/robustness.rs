@@ -8,6 +8,8 @@
 // Test code: a failed `expect` is a failed test.
 #![allow(clippy::expect_used)]
 
+// The harness is the fuzz crate's public API; here it is a private module.
+#[allow(unreachable_pub)]
 #[path = "../fuzz/src/lib.rs"]
 mod harness;
 
@@ -88,7 +90,7 @@ fn seed_corpus_replays_without_panic() {
 }
 
 fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/memberlist/captures/vectors")
+    serf_testdata::path(serf_testdata::MEMBERLIST_VECTORS)
 }
 
 /// Every captured vector, decoded from hex, sorted by name.

@@ -1,4 +1,4 @@
-//! Every captured vector in ../shared/memberlist/captures/vectors decodes, and the
+//! Every captured vector in testdata/memberlist/captures/vectors decodes, and the
 //! deterministic ones re-encode byte for byte.
 // Test code: a failed `expect` is a failed test.
 #![allow(clippy::expect_used)]
@@ -12,7 +12,7 @@ use serf_wire::{Key, Keyring};
 use std::path::PathBuf;
 
 fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/memberlist/captures/vectors")
+    serf_testdata::path(serf_testdata::MEMBERLIST_VECTORS)
 }
 
 fn vector(name: &str) -> Vec<u8> {
@@ -22,7 +22,10 @@ fn vector(name: &str) -> Vec<u8> {
 }
 
 fn keyring() -> Keyring {
-    let b64 = std::fs::read_to_string(dir().join("encryption-key.b64")).expect("key file");
+    let b64 = serf_testdata::read_string(&format!(
+        "{}/encryption-key.b64",
+        serf_testdata::MEMBERLIST_VECTORS
+    ));
     let key = base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
         .expect("base64");

@@ -13,7 +13,7 @@ fn usage_error(msg: &str, help: &str) -> i32 {
 }
 
 /// `serf join [-replay] address ...`.
-pub async fn join(args: &[String]) -> i32 {
+pub(super) async fn join(args: &[String]) -> i32 {
     let fs = with_rpc(FlagSet::new().add("replay", Kind::Bool));
     let Some(p) = parse_flags(fs, args, JOIN_HELP) else {
         return 1;
@@ -37,7 +37,7 @@ pub async fn join(args: &[String]) -> i32 {
 }
 
 /// `serf leave`.
-pub async fn leave(args: &[String]) -> i32 {
+pub(super) async fn leave(args: &[String]) -> i32 {
     let Some(p) = parse_flags(with_rpc(FlagSet::new()), args, LEAVE_HELP) else {
         return 1;
     };
@@ -55,7 +55,7 @@ pub async fn leave(args: &[String]) -> i32 {
 }
 
 /// `serf force-leave [-prune] name`.
-pub async fn force_leave(args: &[String]) -> i32 {
+pub(super) async fn force_leave(args: &[String]) -> i32 {
     let fs = with_rpc(FlagSet::new().add("prune", Kind::Bool));
     let Some(p) = parse_flags(fs, args, FORCE_LEAVE_HELP) else {
         return 1;
@@ -79,7 +79,7 @@ pub async fn force_leave(args: &[String]) -> i32 {
 }
 
 /// `serf event [-coalesce=true|false] name [payload]`.
-pub async fn event(args: &[String]) -> i32 {
+pub(super) async fn event(args: &[String]) -> i32 {
     let fs = with_rpc(FlagSet::new().add("coalesce", Kind::Bool));
     let Some(p) = parse_flags(fs, args, EVENT_HELP) else {
         return 1;
@@ -112,7 +112,7 @@ pub async fn event(args: &[String]) -> i32 {
 }
 
 /// `serf tags [-set key=value]... [-delete key]...`.
-pub async fn tags(args: &[String]) -> i32 {
+pub(super) async fn tags(args: &[String]) -> i32 {
     let fs = with_rpc(
         FlagSet::new()
             .add("set", Kind::Multi)

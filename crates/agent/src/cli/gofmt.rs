@@ -56,7 +56,7 @@ fn decode_rune(b: &[u8]) -> Option<(char, usize)> {
 }
 
 /// `strconv.Quote` of raw bytes (what `%q` and `%#v` print for a string).
-pub fn quote(s: &[u8]) -> String {
+pub(crate) fn quote(s: &[u8]) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     let mut i = 0;
@@ -90,14 +90,14 @@ pub fn quote(s: &[u8]) -> String {
 }
 
 /// `strconv.Quote` of a Rust string.
-pub fn quote_str(s: &str) -> String {
+pub(crate) fn quote_str(s: &str) -> String {
     quote(s.as_bytes())
 }
 
 /// A JSON string literal exactly as Go's `encoding/json` writes it (HTML-safe escaping,
 /// `\u00XX` for other control characters, `\ufffd` for invalid UTF-8, U+2028/U+2029
 /// escaped).
-pub fn json_string(s: &[u8]) -> String {
+pub(crate) fn json_string(s: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
@@ -133,7 +133,7 @@ pub fn json_string(s: &[u8]) -> String {
 
 /// `json.MarshalIndent(map[string]string, prefix, "  ")` at nesting `indent` (the number of
 /// two-space steps of the line the map starts on): keys sorted byte-wise, `{}` when empty.
-pub fn json_str_map(map: &[(Vec<u8>, Vec<u8>)], indent: usize) -> String {
+pub(crate) fn json_str_map(map: &[(Vec<u8>, Vec<u8>)], indent: usize) -> String {
     if map.is_empty() {
         return "{}".to_string();
     }
@@ -157,7 +157,7 @@ pub fn json_str_map(map: &[(Vec<u8>, Vec<u8>)], indent: usize) -> String {
 }
 
 /// Go's `%v`/`%g` of a float64 with the shortest representation.
-pub fn fmt_float_g(v: f64) -> String {
+pub(crate) fn fmt_float_g(v: f64) -> String {
     if v.is_nan() {
         return "NaN".to_string();
     }
@@ -198,7 +198,7 @@ pub fn fmt_float_g(v: f64) -> String {
 
 /// A value decoded the way go-msgpack (`RawToString: true`) decodes into `interface{}`.
 #[derive(Debug, Clone, PartialEq)]
-pub enum GoValue {
+pub(crate) enum GoValue {
     /// nil
     Nil,
     /// bool
@@ -226,7 +226,7 @@ const MAX_DEPTH: usize = 32;
 
 impl GoValue {
     /// Decodes one value.
-    pub fn decode(r: &mut Reader<'_>) -> Result<GoValue, WireError> {
+    pub(crate) fn decode(r: &mut Reader<'_>) -> Result<GoValue, WireError> {
         Self::decode_depth(r, 0)
     }
 
@@ -320,7 +320,7 @@ impl GoValue {
     }
 
     /// `%#v` of this value held in an `interface{}` argument (top level).
-    pub fn sharp_v(&self) -> String {
+    pub(crate) fn sharp_v(&self) -> String {
         let mut out = String::new();
         self.write_sharp_v(&mut out, 0);
         out
@@ -379,7 +379,7 @@ impl GoValue {
 
 /// `fmt.Sprintf(format)` without arguments: `%%` is a percent sign, any other verb prints
 /// `%!v(MISSING)` (Go's `info` output uses section names as format strings).
-pub fn sprintf_noargs(format: &str) -> String {
+pub(crate) fn sprintf_noargs(format: &str) -> String {
     let mut out = String::with_capacity(format.len());
     let mut it = format.chars().peekable();
     while let Some(c) = it.next() {
@@ -405,7 +405,7 @@ pub fn sprintf_noargs(format: &str) -> String {
 }
 
 /// `time.ParseDuration`: nanoseconds, or `None` when Go would return an error.
-pub fn parse_duration(s: &str) -> Option<i64> {
+pub(crate) fn parse_duration(s: &str) -> Option<i64> {
     const MAX: u64 = 1 << 63;
     let mut s = s.as_bytes();
     let mut neg = false;
@@ -513,7 +513,7 @@ pub fn parse_duration(s: &str) -> Option<i64> {
 
 /// Why `strconv.ParseInt` failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IntError {
+pub(crate) enum IntError {
     /// `parse error` (flag's text for `strconv.ErrSyntax`)
     Syntax,
     /// `value out of range`
@@ -605,7 +605,7 @@ fn parse_uint_base0(s0: &[u8]) -> Result<u64, IntError> {
 }
 
 /// `strconv.ParseInt(s, 0, 64)`.
-pub fn parse_int(s: &str) -> Result<i64, IntError> {
+pub(crate) fn parse_int(s: &str) -> Result<i64, IntError> {
     let mut b = s.as_bytes();
     if b.is_empty() {
         return Err(IntError::Syntax);

@@ -3,7 +3,7 @@
 //! errors. Both add one newline.
 
 /// `serf agent -h`.
-pub const AGENT_HELP: &str = r#"Usage: serf agent [options]
+pub(crate) const AGENT_HELP: &str = r#"Usage: serf agent [options]
 
   Starts the Serf agent and runs until an interrupt is received. The
   agent represents a single node in a cluster.
@@ -92,7 +92,7 @@ Event handlers:
     script in the case of user events named "deploy"."#;
 
 /// `serf event -h`.
-pub const EVENT_HELP: &str = r#"Usage: serf event [options] name payload
+pub(crate) const EVENT_HELP: &str = r#"Usage: serf event [options] name payload
 
   Dispatches a custom event across the Serf cluster.
 
@@ -106,7 +106,7 @@ Options:
   -rpc-auth=""              RPC auth token of the Serf agent."#;
 
 /// `serf force-leave -h`.
-pub const FORCE_LEAVE_HELP: &str = r#"Usage: serf force-leave [options] name
+pub(crate) const FORCE_LEAVE_HELP: &str = r#"Usage: serf force-leave [options] name
 
   Forces a member of a Serf cluster to enter the "left" state. Note
   that if the member is still actually alive, it will eventually rejoin
@@ -122,7 +122,7 @@ Options:
   -prune                    Remove agent forcibly from list of members"#;
 
 /// `serf info -h`.
-pub const INFO_HELP: &str = r#"Usage: serf info [options]
+pub(crate) const INFO_HELP: &str = r#"Usage: serf info [options]
 
 	Provides debugging information for operators
 
@@ -136,7 +136,7 @@ Options:
   -rpc-auth=""             RPC auth token of the Serf agent."#;
 
 /// `serf join -h`.
-pub const JOIN_HELP: &str = r#"Usage: serf join [options] address ...
+pub(crate) const JOIN_HELP: &str = r#"Usage: serf join [options] address ...
 
   Tells a running Serf agent (with "serf agent") to join the cluster
   by specifying at least one existing member.
@@ -148,14 +148,14 @@ Options:
   -rpc-auth=""              RPC auth token of the Serf agent."#;
 
 /// `serf keygen -h`.
-pub const KEYGEN_HELP: &str = r#"Usage: serf keygen
+pub(crate) const KEYGEN_HELP: &str = r#"Usage: serf keygen
 
   Generates a new encryption key that can be used to configure the
   agent to encrypt traffic. The output of this command is already
   in the proper format that the agent expects."#;
 
 /// `serf keys -h`.
-pub const KEYS_HELP: &str = r#"Usage: serf keys [options]...
+pub(crate) const KEYS_HELP: &str = r#"Usage: serf keys [options]...
 
   Manage the internal encryption keyring used by Serf. Modifications made by
   this command will be broadcasted to all members in the cluster and applied
@@ -191,7 +191,7 @@ Options:
   -rpc-auth=""              RPC auth token of the Serf agent."#;
 
 /// `serf leave -h`.
-pub const LEAVE_HELP: &str = r#"Usage: serf leave
+pub(crate) const LEAVE_HELP: &str = r#"Usage: serf leave
 
   Causes the agent to gracefully leave the Serf cluster and shutdown.
 
@@ -201,7 +201,7 @@ Options:
   -rpc-auth=""              RPC auth token of the Serf agent."#;
 
 /// `serf members -h`.
-pub const MEMBERS_HELP: &str = r#"Usage: serf members [options]
+pub(crate) const MEMBERS_HELP: &str = r#"Usage: serf members [options]
 
   Outputs the members of a running Serf agent.
 
@@ -237,7 +237,7 @@ Options:
   -rpc-auth=""              RPC auth token of the Serf agent."#;
 
 /// `serf monitor -h`.
-pub const MONITOR_HELP: &str = r#"Usage: serf monitor [options]
+pub(crate) const MONITOR_HELP: &str = r#"Usage: serf monitor [options]
 
   Shows recent log messages of a Serf agent, and attaches to the agent,
   outputting log messages as they occur in real time. The monitor lets you
@@ -252,7 +252,7 @@ Options:
   -rpc-auth=""              RPC auth token of the Serf agent."#;
 
 /// `serf query -h`.
-pub const QUERY_HELP: &str = r#"Usage: serf query [options] name payload
+pub(crate) const QUERY_HELP: &str = r#"Usage: serf query [options] name payload
 
   Dispatches a query to the Serf cluster.
 
@@ -280,7 +280,7 @@ Options:
   -rpc-auth=""              RPC auth token of the Serf agent."#;
 
 /// `serf reachability -h`.
-pub const REACHABILITY_HELP: &str = r#"Usage: serf reachability [options]
+pub(crate) const REACHABILITY_HELP: &str = r#"Usage: serf reachability [options]
 
   Tests the network reachability of this node
 
@@ -291,7 +291,7 @@ Options:
   -verbose                  Verbose mode"#;
 
 /// `serf rtt -h`.
-pub const RTT_HELP: &str = r#"Usage: serf rtt [options] node1 [node2]
+pub(crate) const RTT_HELP: &str = r#"Usage: serf rtt [options] node1 [node2]
 
   Estimates the round trip time between two nodes using Serf's network
   coordinate model of the cluster.
@@ -307,7 +307,7 @@ Options:
   -rpc-auth=""              RPC auth token of the Serf agent."#;
 
 /// `serf tags -h`.
-pub const TAGS_HELP: &str = r#"Usage: serf tags [options] ...
+pub(crate) const TAGS_HELP: &str = r#"Usage: serf tags [options] ...
 
   Modifies tags on a running Serf agent.
 

@@ -81,7 +81,7 @@ fn stats_text(stats: &Stats) -> Vec<u8> {
 }
 
 /// `serf info [-format=text|json]`.
-pub async fn info(args: &[String]) -> i32 {
+pub(super) async fn info(args: &[String]) -> i32 {
     let fs = with_rpc(FlagSet::new().add("format", Kind::Value));
     let Some(p) = parse_flags(fs, args, INFO_HELP) else {
         return 1;
@@ -131,7 +131,7 @@ fn distance_ms(a: &RpcCoordinate, b: &RpcCoordinate) -> f64 {
 }
 
 /// `serf rtt node1 [node2]`.
-pub async fn rtt(args: &[String]) -> i32 {
+pub(super) async fn rtt(args: &[String]) -> i32 {
     let Some(p) = parse_flags(with_rpc(FlagSet::new()), args, RTT_HELP) else {
         return 1;
     };

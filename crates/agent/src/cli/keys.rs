@@ -30,7 +30,7 @@ fn report_failure(messages: &[(String, String)], prefix: &str, err: &str) {
 }
 
 /// `serf keys -install=<key> | -use=<key> | -remove=<key> | -list`.
-pub async fn keys(args: &[String]) -> i32 {
+pub(super) async fn keys(args: &[String]) -> i32 {
     let fs = with_rpc(
         FlagSet::new()
             .add("install", Kind::Value)

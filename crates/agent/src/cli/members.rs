@@ -23,7 +23,7 @@ fn addr_text(m: &RpcMember) -> String {
 }
 
 /// The JSON `serf members -format=json` prints (`json.MarshalIndent`, two spaces).
-pub fn members_json(members: &[RpcMember]) -> String {
+pub(super) fn members_json(members: &[RpcMember]) -> String {
     if members.is_empty() {
         return "{\n  \"members\": null\n}".to_string();
     }
@@ -77,7 +77,7 @@ fn members_text(members: &[RpcMember], detailed: bool) -> String {
 }
 
 /// `serf members`.
-pub async fn members(args: &[String]) -> i32 {
+pub(super) async fn members(args: &[String]) -> i32 {
     let fs = with_rpc(FlagSet::new())
         .add("detailed", Kind::Bool)
         .add("role", Kind::Value)

@@ -1,10 +1,10 @@
-//! Client subcommands (AGENT-CLI.md section 2), behaving like Go serf 0.9.4's `cmd/serf`:
+//! Client subcommands (docs/agent-cli.md section 2), behaving like Go serf 0.9.4's `cmd/serf`:
 //! output and error messages on stdout (`Ui.Output` adds one newline), flag errors on
 //! stderr followed by the command's help on stdout, exit 0/1.
 
 mod basic;
-pub mod gofmt;
-pub mod help;
+pub(crate) mod gofmt;
+pub(crate) mod help;
 mod info;
 mod keys;
 mod members;
@@ -16,7 +16,7 @@ use crate::rpc::client::Client;
 use std::io::Write;
 
 /// The help text of a command the dispatcher knows (`version`'s is empty).
-pub fn help_for(cmd: &str) -> Option<&'static str> {
+pub(crate) fn help_for(cmd: &str) -> Option<&'static str> {
     Some(match cmd {
         "agent" => help::AGENT_HELP,
         "event" => help::EVENT_HELP,
@@ -38,7 +38,7 @@ pub fn help_for(cmd: &str) -> Option<&'static str> {
 }
 
 /// Runs a client command (one that talks to an agent over RPC); `None` if `cmd` is not one.
-pub async fn run(cmd: &str, args: &[String]) -> Option<i32> {
+pub(crate) async fn run(cmd: &str, args: &[String]) -> Option<i32> {
     Some(match cmd {
         "event" => basic::event(args).await,
         "force-leave" => basic::force_leave(args).await,
@@ -57,12 +57,12 @@ pub async fn run(cmd: &str, args: &[String]) -> Option<i32> {
 }
 
 /// Go's `Ui.Output`: the message and a newline on stdout, unbuffered.
-pub fn out(msg: &str) {
+pub(crate) fn out(msg: &str) {
     out_bytes(msg.as_bytes());
 }
 
 /// [`out`] for raw bytes (Go strings may hold anything).
-pub fn out_bytes(msg: &[u8]) {
+pub(crate) fn out_bytes(msg: &[u8]) {
     let mut o = std::io::stdout().lock();
     let written = o
         .write_all(msg)
@@ -150,7 +150,7 @@ fn unmarshal_tags(pairs: &[String]) -> Result<Vec<(String, String)>, String> {
 /// ryanuber/columnize `SimpleFormat`: cells separated by `|` are trimmed and left-aligned
 /// to the widest cell of their column (in runes), joined by two spaces; the last cell of a
 /// line is not padded; the final newline is dropped.
-pub fn columnize_lines(lines: &[String]) -> String {
+pub(crate) fn columnize_lines(lines: &[String]) -> String {
     let split: Vec<Vec<&str>> = lines
         .iter()
         .map(|l| l.split('|').map(str::trim).collect())

@@ -37,7 +37,7 @@ fn event_lines(body: &[u8]) -> Option<Vec<Vec<u8>>> {
 }
 
 /// `serf monitor [-log-level=info]`.
-pub async fn monitor(args: &[String]) -> i32 {
+pub(super) async fn monitor(args: &[String]) -> i32 {
     let mut interrupt = Interrupt::new();
     let fs = with_rpc(FlagSet::new().add("log-level", Kind::Value));
     let Some(p) = parse_flags(fs, args, MONITOR_HELP) else {
@@ -105,7 +105,7 @@ mod tests {
 
     #[test]
     fn user_event_like_go() {
-        // The user-event record of AGENT-RPC.md 5.1 with payload "pay load".
+        // The user-event record of docs/agent-rpc.md 5.1 with payload "pay load".
         let mut w = Writer::with_flavor(Flavor::Rpc);
         w.map(5)
             .str("Coalesce")

@@ -63,7 +63,7 @@ fn query_json(acks: &[String], responses: &[(Vec<u8>, Vec<u8>)]) -> String {
 }
 
 /// `serf query [options] name [payload]`.
-pub async fn query(args: &[String]) -> i32 {
+pub(super) async fn query(args: &[String]) -> i32 {
     let mut interrupt = Interrupt::new();
     let fs = with_rpc(
         FlagSet::new()
@@ -195,7 +195,7 @@ Troubleshooting tips:
 * Verify networking equipment is functional";
 
 /// `serf reachability [-verbose]`.
-pub async fn reachability(args: &[String]) -> i32 {
+pub(super) async fn reachability(args: &[String]) -> i32 {
     let mut interrupt = Interrupt::new();
     let fs = with_rpc(FlagSet::new().add("verbose", Kind::Bool));
     let Some(p) = parse_flags(fs, args, REACHABILITY_HELP) else {

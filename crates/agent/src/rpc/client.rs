@@ -17,17 +17,17 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
 /// Go's client dial timeout and write deadline.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a pending call fails with once the connection is gone (Go's `clientClosed`).
-pub const CLIENT_CLOSED: &str = "client closed";
+pub(crate) const CLIENT_CLOSED: &str = "client closed";
 
 /// The header text after which Go sends no body.
 const AUTH_REQUIRED: &str = "Authentication required";
 
 /// A connected, handshaken client.
 #[derive(Debug)]
-pub struct Client {
+pub(crate) struct Client {
     rd: ObjectReader<OwnedReadHalf>,
     wr: OwnedWriteHalf,
     seq: u64,
@@ -44,7 +44,7 @@ pub struct Client {
 
 /// A member as the RPC reports it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RpcMember {
+pub(crate) struct RpcMember {
     /// Name.
     pub name: String,
     /// IP (`None` if the agent sent no address or one of an odd length).
@@ -65,7 +65,7 @@ pub struct RpcMember {
 
 /// A `KeyResponse` body.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KeyResponse {
+pub(crate) struct KeyResponse {
     /// Key → number of nodes holding it (`list-keys` only; `None` when nil).
     pub keys: Option<Vec<(String, i64)>>,
     /// Node → message.
@@ -80,7 +80,7 @@ pub struct KeyResponse {
 
 /// A network coordinate (`get-coordinate`).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct RpcCoordinate {
+pub(crate) struct RpcCoordinate {
     /// Euclidean part.
     pub vec: Vec<f64>,
     /// Error estimate.
@@ -93,7 +93,7 @@ pub struct RpcCoordinate {
 
 /// The `query` request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct QueryRequest {
+pub(crate) struct QueryRequest {
     /// `FilterNodes` (`None`: nil).
     pub filter_nodes: Option<Vec<String>>,
     /// `FilterTags` (`None`: nil).
@@ -112,7 +112,7 @@ pub struct QueryRequest {
 
 /// One record of a query stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct QueryRecord {
+pub(crate) struct QueryRecord {
     /// `ack`, `response` or `done`.
     pub kind: String,
     /// Sender.
@@ -206,7 +206,7 @@ impl Client {
     /// Connects, handshakes and (if `auth` is not empty) authenticates. Errors are the texts
     /// Go's client returns (`dial tcp 127.0.0.1:1: connect: connection refused`,
     /// `Invalid authentication token`, ...).
-    pub async fn connect(addr: &str, auth: &str) -> Result<Client, String> {
+    pub(crate) async fn connect(addr: &str, auth: &str) -> Result<Client, String> {
         let targets = resolve(addr).await?;
         let deadline = tokio::time::Instant::now() + TIMEOUT;
         let mut first_err = None;
@@ -333,7 +333,7 @@ impl Client {
     /// A plain request/response (Go's `genericRPC`): sends the request, waits for the header
     /// with its Seq and reads a body if `has_body` (also when `Error` is set, except for
     /// `Authentication required`). A non-empty `Error` is returned as `Err`.
-    pub async fn call(
+    pub(crate) async fn call(
         &mut self,
         command: &str,
         body: Option<Vec<u8>>,
@@ -356,7 +356,11 @@ impl Client {
 
     /// Starts a stream-like command (`stream`, `monitor`, `query`): sends it, waits for the
     /// start confirmation (its `Error` fails the call) and registers the Seq. Returns the Seq.
-    pub async fn start_stream(&mut self, command: &str, body: Vec<u8>) -> Result<u64, String> {
+    pub(crate) async fn start_stream(
+        &mut self,
+        command: &str,
+        body: Vec<u8>,
+    ) -> Result<u64, String> {
         let seq = self.next_seq();
         self.send(command, seq, Some(&body)).await?;
         let err = self.wait_header(seq).await?;
@@ -369,7 +373,7 @@ impl Client {
 
     /// The next record of any registered stream: `(seq, body)`. Fails with
     /// [`CLIENT_CLOSED`] once the connection is gone. Cancel-safe.
-    pub async fn next_record(&mut self) -> Result<(u64, Vec<u8>), String> {
+    pub(crate) async fn next_record(&mut self) -> Result<(u64, Vec<u8>), String> {
         if let Some(r) = self.pending.pop_front() {
             return Ok(r);
         }
@@ -383,13 +387,13 @@ impl Client {
     }
 
     /// Forgets a stream locally (later headers for it are skipped without their body).
-    pub fn deregister(&mut self, seq: u64) {
+    pub(crate) fn deregister(&mut self, seq: u64) {
         self.streams.remove(&seq);
         self.pending.retain(|(s, _)| *s != seq);
     }
 
     /// Go's `Stop(handle)`: deregisters the stream, then sends `stop {Stop: seq}`.
-    pub async fn stop(&mut self, seq: u64) -> Result<(), String> {
+    pub(crate) async fn stop(&mut self, seq: u64) -> Result<(), String> {
         self.deregister(seq);
         let mut w = Writer::with_flavor(Flavor::Rpc);
         w.map(1).str("Stop").uint(seq);
@@ -399,19 +403,19 @@ impl Client {
     }
 
     /// Closes the connection.
-    pub async fn close(&mut self) {
+    pub(crate) async fn close(&mut self) {
         self.closed = true;
         let _ = self.wr.shutdown().await;
     }
 
     /// `members`.
-    pub async fn members(&mut self) -> Result<Vec<RpcMember>, String> {
+    pub(crate) async fn members(&mut self) -> Result<Vec<RpcMember>, String> {
         let body = self.call("members", None, true).await?;
         decode_members(&body).map_err(|e| e.to_string())
     }
 
     /// `members-filtered`.
-    pub async fn members_filtered(
+    pub(crate) async fn members_filtered(
         &mut self,
         name: &str,
         status: &str,
@@ -430,7 +434,11 @@ impl Client {
     }
 
     /// `join`: returns the number of nodes contacted (also on error, as Go does).
-    pub async fn join(&mut self, addrs: &[String], replay: bool) -> (i64, Result<(), String>) {
+    pub(crate) async fn join(
+        &mut self,
+        addrs: &[String],
+        replay: bool,
+    ) -> (i64, Result<(), String>) {
         let mut w = Writer::with_flavor(Flavor::Rpc);
         w.map(2).str("Existing").array(addrs.len());
         for a in addrs {
@@ -467,12 +475,12 @@ impl Client {
     }
 
     /// `leave`.
-    pub async fn leave(&mut self) -> Result<(), String> {
+    pub(crate) async fn leave(&mut self) -> Result<(), String> {
         self.call("leave", None, false).await.map(|_| ())
     }
 
     /// `force-leave`.
-    pub async fn force_leave(&mut self, node: &str, prune: bool) -> Result<(), String> {
+    pub(crate) async fn force_leave(&mut self, node: &str, prune: bool) -> Result<(), String> {
         let mut w = Writer::with_flavor(Flavor::Rpc);
         w.map(2).str("Node").str(node).str("Prune").bool(prune);
         self.call("force-leave", Some(w.into_vec()), false)
@@ -481,7 +489,7 @@ impl Client {
     }
 
     /// `event` (`payload` `None` is sent as nil).
-    pub async fn user_event(
+    pub(crate) async fn user_event(
         &mut self,
         name: &str,
         payload: Option<&[u8]>,
@@ -504,7 +512,7 @@ impl Client {
     }
 
     /// `tags` (`delete` `None` is sent as nil).
-    pub async fn update_tags(
+    pub(crate) async fn update_tags(
         &mut self,
         tags: &[(String, String)],
         delete: Option<&[String]>,
@@ -533,7 +541,7 @@ impl Client {
 
     /// `respond` (no CLI command answers queries; kept for programs driving an agent).
     #[allow(dead_code)]
-    pub async fn respond(&mut self, id: u64, payload: &[u8]) -> Result<(), String> {
+    pub(crate) async fn respond(&mut self, id: u64, payload: &[u8]) -> Result<(), String> {
         let mut w = Writer::with_flavor(Flavor::Rpc);
         w.map(2).str("ID").uint(id).str("Payload").bytes(payload);
         self.call("respond", Some(w.into_vec()), false)
@@ -543,7 +551,7 @@ impl Client {
 
     /// `install-key`, `use-key`, `remove-key` (with `Some(key)`) or `list-keys` (`None`).
     /// The response body is returned also when the header carries an error.
-    pub async fn key_op(
+    pub(crate) async fn key_op(
         &mut self,
         command: &str,
         key: Option<&str>,
@@ -576,7 +584,7 @@ impl Client {
 
     /// `stats`: sections of raw key/value bytes (`None` when the agent sent nil).
     #[allow(clippy::type_complexity)]
-    pub async fn stats(
+    pub(crate) async fn stats(
         &mut self,
     ) -> Result<Option<Vec<(Vec<u8>, Option<Vec<(Vec<u8>, Vec<u8>)>>)>>, String> {
         let body = self.call("stats", None, true).await?;
@@ -584,7 +592,10 @@ impl Client {
     }
 
     /// `get-coordinate`: `None` when the agent has none for `node`.
-    pub async fn get_coordinate(&mut self, node: &str) -> Result<Option<RpcCoordinate>, String> {
+    pub(crate) async fn get_coordinate(
+        &mut self,
+        node: &str,
+    ) -> Result<Option<RpcCoordinate>, String> {
         let mut w = Writer::with_flavor(Flavor::Rpc);
         w.map(1).str("Node").str(node);
         let body = self
@@ -623,14 +634,14 @@ impl Client {
     }
 
     /// Starts `stream {Type: filter}`; records arrive through [`Client::next_record`].
-    pub async fn stream(&mut self, filter: &str) -> Result<u64, String> {
+    pub(crate) async fn stream(&mut self, filter: &str) -> Result<u64, String> {
         let mut w = Writer::with_flavor(Flavor::Rpc);
         w.map(1).str("Type").str(filter);
         self.start_stream("stream", w.into_vec()).await
     }
 
     /// Starts `monitor {LogLevel: level}`; records arrive through [`Client::next_record`].
-    pub async fn monitor(&mut self, level: &str) -> Result<u64, String> {
+    pub(crate) async fn monitor(&mut self, level: &str) -> Result<u64, String> {
         let mut w = Writer::with_flavor(Flavor::Rpc);
         w.map(1).str("LogLevel").str(level);
         self.start_stream("monitor", w.into_vec()).await
@@ -638,13 +649,13 @@ impl Client {
 
     /// Starts `query`; records arrive through [`Client::next_record`] (decode them with
     /// [`decode_query_record`]).
-    pub async fn query(&mut self, q: &QueryRequest) -> Result<u64, String> {
+    pub(crate) async fn query(&mut self, q: &QueryRequest) -> Result<u64, String> {
         self.start_stream("query", encode_query(q)).await
     }
 }
 
 /// Encodes a `query` request body (keys sorted like Go's struct encoding).
-pub fn encode_query(q: &QueryRequest) -> Vec<u8> {
+pub(crate) fn encode_query(q: &QueryRequest) -> Vec<u8> {
     let mut w = Writer::with_flavor(Flavor::Rpc);
     w.map(7).str("FilterNodes");
     match &q.filter_nodes {
@@ -679,7 +690,7 @@ pub fn encode_query(q: &QueryRequest) -> Vec<u8> {
 }
 
 /// Decodes a query record `{From, Payload, Type}`.
-pub fn decode_query_record(body: &[u8]) -> Result<QueryRecord, serf_wire::Error> {
+pub(crate) fn decode_query_record(body: &[u8]) -> Result<QueryRecord, serf_wire::Error> {
     let mut rec = QueryRecord::default();
     Reader::new(body).struct_fields(|k, r| {
         match k {
@@ -694,7 +705,7 @@ pub fn decode_query_record(body: &[u8]) -> Result<QueryRecord, serf_wire::Error>
 }
 
 /// Decodes a monitor record `{Log}`.
-pub fn decode_log_record(body: &[u8]) -> Result<Vec<u8>, serf_wire::Error> {
+pub(crate) fn decode_log_record(body: &[u8]) -> Result<Vec<u8>, serf_wire::Error> {
     let mut log = Vec::new();
     Reader::new(body).struct_fields(|k, r| {
         if k == b"Log" {
@@ -764,7 +775,7 @@ fn decode_stats(
 }
 
 /// Decodes `{Members: [...]}`.
-pub fn decode_members(body: &[u8]) -> Result<Vec<RpcMember>, serf_wire::Error> {
+pub(crate) fn decode_members(body: &[u8]) -> Result<Vec<RpcMember>, serf_wire::Error> {
     let mut out = Vec::new();
     Reader::new(body).struct_fields(|k, r| {
         if k != b"Members" {
@@ -814,7 +825,7 @@ mod tests {
 
     #[test]
     fn query_body_matches_the_real_cli() {
-        // `serf query -timeout=2s cli-q payload` (AGENT-RPC.md 4.9).
+        // `serf query -timeout=2s cli-q payload` (docs/agent-rpc.md 4.9).
         let q = QueryRequest {
             filter_nodes: None,
             filter_tags: Some(Vec::new()),

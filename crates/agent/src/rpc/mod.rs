@@ -1,27 +1,27 @@
-//! The agent RPC ("IPC") protocol (AGENT-RPC.md): a stream of msgpack objects, a
+//! The agent RPC ("IPC") protocol (docs/agent-rpc.md): a stream of msgpack objects, a
 //! `{Command, Seq}` header optionally followed by a body, answered by `{Error, Seq}` and
 //! optionally a body.
 
-pub mod client;
-pub mod server;
+pub(crate) mod client;
+pub(crate) mod server;
 
 use serf_wire::msgpack::{Flavor, Reader, Writer};
 use serf_wire::Error as WireError;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Largest request object accepted (bigger ones close the connection).
-pub const MAX_OBJECT: usize = 1024 * 1024;
+pub(crate) const MAX_OBJECT: usize = 1024 * 1024;
 
 /// Reads whole msgpack objects from a byte stream.
 #[derive(Debug)]
-pub struct ObjectReader<R> {
+pub(crate) struct ObjectReader<R> {
     inner: R,
     buf: Vec<u8>,
 }
 
 /// Why reading stopped.
 #[derive(Debug)]
-pub enum ReadError {
+pub(crate) enum ReadError {
     /// Clean close.
     Closed,
     /// Malformed or oversized input.
@@ -30,7 +30,7 @@ pub enum ReadError {
 
 impl<R: AsyncRead + Unpin> ObjectReader<R> {
     /// Wraps a reader.
-    pub fn new(inner: R) -> Self {
+    pub(crate) fn new(inner: R) -> Self {
         ObjectReader {
             inner,
             buf: Vec::new(),
@@ -38,7 +38,7 @@ impl<R: AsyncRead + Unpin> ObjectReader<R> {
     }
 
     /// The next complete object's bytes.
-    pub async fn next(&mut self) -> Result<Vec<u8>, ReadError> {
+    pub(crate) async fn next(&mut self) -> Result<Vec<u8>, ReadError> {
         let mut chunk = [0u8; 8192];
         loop {
             if !self.buf.is_empty() {
@@ -76,7 +76,7 @@ impl<R: AsyncRead + Unpin> ObjectReader<R> {
 
 /// A request header.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct RequestHeader {
+pub(crate) struct RequestHeader {
     /// Command name.
     pub command: String,
     /// Sequence number.
@@ -86,7 +86,7 @@ pub struct RequestHeader {
 impl RequestHeader {
     /// Decodes; unknown keys are ignored, and fields keep `prev` values when absent (Go
     /// reuses the header struct).
-    pub fn decode(obj: &[u8], prev: &RequestHeader) -> Result<Self, WireError> {
+    pub(crate) fn decode(obj: &[u8], prev: &RequestHeader) -> Result<Self, WireError> {
         let mut h = prev.clone();
         Reader::new(obj).struct_fields(|k, r| {
             match k {
@@ -101,7 +101,7 @@ impl RequestHeader {
 }
 
 /// Encodes a response header.
-pub fn response_header(seq: u64, error: &str) -> Vec<u8> {
+pub(crate) fn response_header(seq: u64, error: &str) -> Vec<u8> {
     let mut w = Writer::with_flavor(Flavor::Rpc);
     w.map(2).str("Error").str(error).str("Seq").uint(seq);
     w.into_vec()

@@ -15,17 +15,17 @@ type Wr = Arc<Mutex<tokio::net::tcp::OwnedWriteHalf>>;
 use tracing::{info, warn};
 
 /// Most RPC clients at once.
-pub const MAX_CLIENTS: usize = 256;
+pub(crate) const MAX_CLIENTS: usize = 256;
 
 /// How long a client beyond the limit waits for a free slot before it is closed.
-pub const CLIENT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+pub(crate) const CLIENT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Most clients waiting for a slot at once.
-pub const MAX_WAITING_CLIENTS: usize = 64;
+pub(crate) const MAX_WAITING_CLIENTS: usize = 64;
 
 /// What the RPC server needs from the agent.
 #[derive(Debug, Clone)]
-pub struct Ctl {
+pub(crate) struct Ctl {
     /// The running agent.
     pub agent: Agent,
     /// `rpc_auth` token ("" = none).
@@ -41,7 +41,7 @@ pub struct Ctl {
 /// A `leave` command handed to the agent's main loop: it leaves, reports the outcome
 /// on `done`, waits for `replied` (the answer is on its way) and shuts down.
 #[derive(Debug)]
-pub struct LeaveRequest {
+pub(crate) struct LeaveRequest {
     /// The leave's outcome.
     pub done: tokio::sync::oneshot::Sender<Result<(), String>>,
     /// Fires once the client has its answer.
@@ -49,7 +49,7 @@ pub struct LeaveRequest {
 }
 
 /// Events buffered per stream subscriber (Go: 512).
-pub const STREAM_BUFFER: usize = 512;
+pub(crate) const STREAM_BUFFER: usize = 512;
 
 /// Serves clients until the listener fails.
 ///
@@ -57,7 +57,7 @@ pub const STREAM_BUFFER: usize = 512;
 /// clients that just hung up free their slots as soon as their tasks see the EOF, and
 /// a burst must not turn away the next well-behaved client. At most
 /// [`MAX_WAITING_CLIENTS`] wait at once; beyond that, newcomers are closed at once.
-pub async fn serve(listener: TcpListener, ctl: Ctl) {
+pub(crate) async fn serve(listener: TcpListener, ctl: Ctl) {
     let limit = Arc::new(Semaphore::new(MAX_CLIENTS));
     let waiting = Arc::new(Semaphore::new(MAX_WAITING_CLIENTS));
     loop {
@@ -199,7 +199,7 @@ fn rpc_writer() -> Writer {
 }
 
 /// Encodes one member as Go's `Member` record.
-pub fn encode_member(w: &mut Writer, m: &Member) {
+pub(crate) fn encode_member(w: &mut Writer, m: &Member) {
     w.map(11)
         .str("Addr")
         .bytes(&serf_wire::ip_to_bytes(&m.addr));

@@ -11,36 +11,36 @@ use serf_interop::{
 };
 
 /// Deadline for a process to exit after SIGINT / a failed join.
-pub const EXIT_DEADLINE: Duration = Duration::from_secs(30);
+pub(crate) const EXIT_DEADLINE: Duration = Duration::from_secs(30);
 
 /// One side of a scenario: an implementation and a label used in node names
 /// and measurement lines.
 #[derive(Debug, Clone, Copy)]
-pub struct Side {
+pub(crate) struct Side {
     pub imp: Impl,
     pub label: &'static str,
 }
 
-pub const GO: Side = Side {
+pub(crate) const GO: Side = Side {
     imp: Impl::Go,
     label: "go",
 };
-pub const RUST: Side = Side {
+pub(crate) const RUST: Side = Side {
     imp: Impl::Rust,
     label: "rust",
 };
 /// Go-only runs use two Go "sides" with distinct labels.
-pub const GO_A: Side = Side {
+pub(crate) const GO_A: Side = Side {
     imp: Impl::Go,
     label: "goa",
 };
-pub const GO_B: Side = Side {
+pub(crate) const GO_B: Side = Side {
     imp: Impl::Go,
     label: "gob",
 };
 
 /// Checks the prerequisites of both sides (skip, or panic under CI=true).
-pub fn require_sides(a: Side, b: Side) -> bool {
+pub(crate) fn require_sides(a: Side, b: Side) -> bool {
     // The Go CLI is always needed: it is how views are read.
     let mut kinds = vec![Prereq::GoSerf];
     for s in [a, b] {
@@ -74,12 +74,12 @@ fn names(agents: &[&Agent]) -> String {
 
 /// (a) One `seed` node, one `joiner` node that `-join`s it. Both views list
 /// both nodes alive with their tags, addresses and protocol versions.
-pub fn pair_join(seed: Side, joiner: Side) {
+pub(crate) fn pair_join(seed: Side, joiner: Side) {
     pair_join_with(seed, joiner, None)
 }
 
 /// [`pair_join`] with an optional gossip key on every node.
-pub fn pair_join_with(seed: Side, joiner: Side, key: Option<&str>) {
+pub(crate) fn pair_join_with(seed: Side, joiner: Side, key: Option<&str>) {
     if !require_sides(seed, joiner) {
         return;
     }
@@ -123,12 +123,12 @@ pub fn pair_join_with(seed: Side, joiner: Side, key: Option<&str>) {
 
 /// (b) 3 + 3 agents joined through a mix of seeds; every agent sees all six
 /// alive with correct tags.
-pub fn three_plus_three(a: Side, b: Side) {
+pub(crate) fn three_plus_three(a: Side, b: Side) {
     three_plus_three_with(a, b, None)
 }
 
 /// [`three_plus_three`] with an optional gossip key on every node.
-pub fn three_plus_three_with(a: Side, b: Side, key: Option<&str>) {
+pub(crate) fn three_plus_three_with(a: Side, b: Side, key: Option<&str>) {
     if !require_sides(a, b) {
         return;
     }
@@ -156,12 +156,12 @@ pub fn three_plus_three_with(a: Side, b: Side, key: Option<&str>) {
 
 /// (c) 2 A + 2 B. kill -9 one B → every A reports it failed; kill -9 one A →
 /// every remaining B reports it failed. Prints both detection times.
-pub fn kill9_detection(a: Side, b: Side) {
+pub(crate) fn kill9_detection(a: Side, b: Side) {
     kill9_detection_with(a, b, None)
 }
 
 /// [`kill9_detection`] with an optional gossip key on every node.
-pub fn kill9_detection_with(a: Side, b: Side, key: Option<&str>) {
+pub(crate) fn kill9_detection_with(a: Side, b: Side, key: Option<&str>) {
     if !require_sides(a, b) {
         return;
     }
@@ -231,12 +231,12 @@ pub fn kill9_detection_with(a: Side, b: Side, key: Option<&str>) {
 /// (d) 2 A + 2 B. SIGINT one B → every A shows it left, and the process
 /// exits (status equal to the Go reference: 0); then the same for one A seen
 /// by the remaining B.
-pub fn graceful_leave(a: Side, b: Side) {
+pub(crate) fn graceful_leave(a: Side, b: Side) {
     graceful_leave_with(a, b, None)
 }
 
 /// [`graceful_leave`] with an optional gossip key on every node.
-pub fn graceful_leave_with(a: Side, b: Side, key: Option<&str>) {
+pub(crate) fn graceful_leave_with(a: Side, b: Side, key: Option<&str>) {
     if !require_sides(a, b) {
         return;
     }
@@ -317,7 +317,7 @@ const INTRUDER_WATCH: Duration = Duration::from_secs(15);
 /// with a different key (via an A seed) and an A with no key (via a B seed).
 /// Each must exit non-zero or never appear in anyone's view; afterwards the
 /// original four are still all alive everywhere and all still running.
-pub fn encrypted_cluster(a: Side, b: Side) {
+pub(crate) fn encrypted_cluster(a: Side, b: Side) {
     if !require_sides(a, b) {
         return;
     }
@@ -442,7 +442,7 @@ pub fn encrypted_cluster(a: Side, b: Side) {
 
 /// (f) `serf agent -join=<closed port>` exits non-zero. Returns the exit
 /// status and the "Failed to join" line.
-pub fn join_failure_status(imp: Impl) -> (std::process::ExitStatus, String) {
+pub(crate) fn join_failure_status(imp: Impl) -> (std::process::ExitStatus, String) {
     let closed = serf_interop::free_tcp_port();
     let agent = ok(
         Agent::spawn(

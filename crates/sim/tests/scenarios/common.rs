@@ -4,23 +4,23 @@ use serf_membership::{Config, NodeStateKind};
 use serf_sim::{NodeId, RecordingDelegate, Sim, TraceKind, PORT};
 use std::time::Duration;
 
-pub type TestSim = Sim<RecordingDelegate>;
+pub(crate) type TestSim = Sim<RecordingDelegate>;
 
-pub fn secs(s: f64) -> Duration {
+pub(crate) fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
 }
 
-pub fn lan() -> Config {
+pub(crate) fn lan() -> Config {
     Config::lan("", "10.0.0.1".parse().unwrap(), PORT)
 }
 
-pub fn lan_sim(seed: u64) -> TestSim {
+pub(crate) fn lan_sim(seed: u64) -> TestSim {
     Sim::new_recording(seed, lan())
 }
 
 /// Adds `n` nodes; node i (i >= 1) joins a random earlier node, `gap` after node i-1.
 /// Returns the ids and the time of the last join.
-pub fn start_cluster(sim: &mut TestSim, n: usize, gap: Duration) -> (Vec<NodeId>, Duration) {
+pub(crate) fn start_cluster(sim: &mut TestSim, n: usize, gap: Duration) -> (Vec<NodeId>, Duration) {
     let mut pick = serf_membership::Rng::new(sim.seed() ^ 0x5eed);
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
@@ -38,7 +38,7 @@ pub fn start_cluster(sim: &mut TestSim, n: usize, gap: Duration) -> (Vec<NodeId>
 }
 
 /// Starts a cluster of `n` and waits for full convergence (panics if it does not).
-pub fn converged_cluster(sim: &mut TestSim, n: usize) -> Vec<NodeId> {
+pub(crate) fn converged_cluster(sim: &mut TestSim, n: usize) -> Vec<NodeId> {
     let (ids, _) = start_cluster(sim, n, Duration::from_millis(50));
     let ok = sim.run_until(|s| s.converged(&ids), secs(60.0));
     assert!(ok, "seed {}: cluster of {n} did not converge", sim.seed());
@@ -46,7 +46,7 @@ pub fn converged_cluster(sim: &mut TestSim, n: usize) -> Vec<NodeId> {
 }
 
 /// Every `notify_leave` with state Dead: `(time, observer, member)`.
-pub fn dead_events(sim: &TestSim) -> Vec<(Duration, NodeId, String)> {
+pub(crate) fn dead_events(sim: &TestSim) -> Vec<(Duration, NodeId, String)> {
     sim.trace_sink().with(|t| {
         t.iter()
             .filter_map(|e| match (&e.kind, e.node) {
@@ -65,12 +65,16 @@ pub fn dead_events(sim: &TestSim) -> Vec<(Duration, NodeId, String)> {
 }
 
 /// Sum of a core counter over the given nodes.
-pub fn sum_stat(sim: &TestSim, ids: &[NodeId], f: impl Fn(serf_membership::Stats) -> u64) -> u64 {
+pub(crate) fn sum_stat(
+    sim: &TestSim,
+    ids: &[NodeId],
+    f: impl Fn(serf_membership::Stats) -> u64,
+) -> u64 {
     ids.iter().map(|&i| f(sim.core(i).stats())).sum()
 }
 
 /// `min/median/p90/max` of values in seconds.
-pub fn summary(v: &[f64]) -> String {
+pub(crate) fn summary(v: &[f64]) -> String {
     if v.is_empty() {
         return "n/a".into();
     }
@@ -87,7 +91,7 @@ pub fn summary(v: &[f64]) -> String {
     )
 }
 
-pub fn median(v: &[f64]) -> f64 {
+pub(crate) fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]

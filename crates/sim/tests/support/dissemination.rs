@@ -27,7 +27,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A simulator whose nodes run the Serf delegate.
-pub type SerfSim = Sim<SerfState>;
+pub(crate) type SerfSim = Sim<SerfState>;
 
 /// Serf's convergence model, as drawn by its documentation's convergence simulator
 /// (serf.io "Convergence Simulator", `website/.../simulator.js`): after `x` gossip rounds
@@ -48,26 +48,32 @@ pub type SerfSim = Sim<SerfState>;
 /// 0% loss and 2.047 s at 10% loss: the issue's 1.84 s and 2.05 s. For smaller N the same
 /// formula is the bound "scaled for N" (it grows like ln N, i.e. a constant number of
 /// extra rounds per factor of e in cluster size).
-pub fn serf_model_time(n: usize, loss: f64, q: f64, interval: Duration, fanout: usize) -> Duration {
+pub(crate) fn serf_model_time(
+    n: usize,
+    loss: f64,
+    q: f64,
+    interval: Duration,
+    fanout: usize,
+) -> Duration {
     let k = fanout as f64 * (1.0 - loss) * 0.5;
     let rounds = (((n as f64) + 1.0) * q / (1.0 - q)).ln() / k;
     interval.mul_f64(rounds)
 }
 
 /// [`serf_model_time`] with the LAN profile's gossip interval and fanout.
-pub fn serf_model_time_lan(n: usize, loss: f64, q: f64) -> Duration {
+pub(crate) fn serf_model_time_lan(n: usize, loss: f64, q: f64) -> Duration {
     let cfg = lan_template();
     serf_model_time(n, loss, q, cfg.gossip_interval, cfg.gossip_nodes)
 }
 
 /// Number of nodes that make up fraction `q` of `n` (rounded up: 99.9% of 1000 = 999,
 /// 99.9% of 250 = 250).
-pub fn nodes_for(q: f64, n: usize) -> usize {
+pub(crate) fn nodes_for(q: f64, n: usize) -> usize {
     (((q * n as f64) - 1e-9).ceil() as usize).clamp(1, n)
 }
 
 /// The LAN template (name and address are set per node by the simulator).
-pub fn lan_template() -> Config {
+pub(crate) fn lan_template() -> Config {
     #[allow(clippy::unwrap_used)]
     let ip = "10.0.0.1".parse().unwrap();
     Config::lan("", ip, PORT)
@@ -75,7 +81,7 @@ pub fn lan_template() -> Config {
 
 /// Scenario parameters.
 #[derive(Debug, Clone)]
-pub struct Params {
+pub(crate) struct Params {
     /// Cluster size.
     pub nodes: usize,
     /// Master seed.
@@ -93,7 +99,7 @@ pub struct Params {
 
 impl Params {
     /// Defaults for `nodes` nodes, one event per entry of `losses`.
-    pub fn new(nodes: usize, seed: u64, losses: &[f64]) -> Self {
+    pub(crate) fn new(nodes: usize, seed: u64, losses: &[f64]) -> Self {
         Params {
             nodes,
             seed,
@@ -107,7 +113,7 @@ impl Params {
 
 /// How the cluster formed. Times are virtual.
 #[derive(Debug, Clone)]
-pub struct Formation {
+pub(crate) struct Formation {
     /// Parameters.
     pub params: Params,
     /// When the last node started its join.
@@ -125,7 +131,7 @@ pub struct Formation {
 
 impl Formation {
     /// One line for humans.
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         format!(
             "seed {:3} formed: last join {:.2}s, converged +{}, quiet +{} after it | {:.1}s wall, {} sim events",
             self.params.seed,
@@ -148,7 +154,7 @@ fn fmt_since(d: Option<Duration>, from: Duration) -> String {
 
 /// One user event. Times are virtual.
 #[derive(Debug, Clone)]
-pub struct Dissemination {
+pub(crate) struct Dissemination {
     /// Cluster size.
     pub nodes: usize,
     /// Master seed of the run.
@@ -182,18 +188,18 @@ pub struct Dissemination {
 impl Dissemination {
     /// Time until `ceil(q * n)` nodes (sender included) had the event; `None` if fewer
     /// got it before the timeout.
-    pub fn coverage(&self, q: f64) -> Option<Duration> {
+    pub(crate) fn coverage(&self, q: f64) -> Option<Duration> {
         let k = nodes_for(q, self.nodes);
         self.delays.get(k - 1).copied()
     }
 
     /// Nodes that never got the event.
-    pub fn missing(&self) -> usize {
+    pub(crate) fn missing(&self) -> usize {
         self.nodes - self.delays.len()
     }
 
     /// One line for humans.
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         format!(
             "seed {:3} event {} loss {:>4.1}% | quiet {} serf members {}..{} alive>={} tl {} | \
              t50 {} t99 {} t99.9 {} t100 {} missing {} | pkts {} lost {}",
@@ -225,7 +231,7 @@ struct Recorder {
 }
 
 /// Runs the scenario once: forms the cluster, then fires one event per `p.losses` entry.
-pub fn run(p: &Params) -> (Formation, Vec<Dissemination>) {
+pub(crate) fn run(p: &Params) -> (Formation, Vec<Dissemination>) {
     let started = Instant::now();
     let n = p.nodes;
     let retransmit_mult = lan_template().retransmit_mult;
@@ -370,7 +376,7 @@ pub fn run(p: &Params) -> (Formation, Vec<Dissemination>) {
 /// entry) on `threads` threads (each simulation stays on one thread; results do not
 /// depend on the thread count). `report` sees each finished cluster. Results are in seed
 /// order.
-pub fn run_seeds(
+pub(crate) fn run_seeds(
     nodes: usize,
     seeds: std::ops::Range<u64>,
     per_cluster: &[f64],
@@ -415,7 +421,7 @@ fn all_quiet(sim: &SerfSim) -> bool {
 }
 
 /// Nearest-rank percentile of ascending `v` (`p` in `[0, 1]`).
-pub fn percentile(v: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(v: &[f64], p: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }
@@ -424,7 +430,7 @@ pub fn percentile(v: &[f64], p: f64) -> f64 {
 }
 
 /// `mean p50 p99 p99.9 max` of values in seconds, sorted in place.
-pub fn distribution(v: &mut [f64]) -> String {
+pub(crate) fn distribution(v: &mut [f64]) -> String {
     v.sort_by(|a, b| a.total_cmp(b));
     let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
     format!(
