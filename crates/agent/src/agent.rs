@@ -596,10 +596,7 @@ async fn retry_join(
 }
 
 fn io_text(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::AddrInUse => "address already in use".to_string(),
-        _ => e.to_string(),
-    }
+    serf_runtime::goerr::io_text(e)
 }
 
 /// Go's `Agent.Join`: the join with the log lines written around it.

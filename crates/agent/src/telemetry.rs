@@ -637,15 +637,7 @@ fn log_err(msg: &str) {
 
 /// An I/O error as Go's `net` package words it: `connect: connection refused`.
 fn go_net_text(op: &str, e: &std::io::Error) -> String {
-    let text = e.to_string();
-    let text = text
-        .find(" (os error ")
-        .map_or(text.as_str(), |i| &text[..i]);
-    let mut chars = text.chars();
-    let lower = chars
-        .next()
-        .map(|c| c.to_lowercase().chain(chars).collect::<String>())
-        .unwrap_or_default();
+    let lower = serf_runtime::goerr::io_text(e);
     if e.raw_os_error().is_some() {
         format!("{op}: {lower}")
     } else {

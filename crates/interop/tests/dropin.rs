@@ -138,6 +138,66 @@ fn startup_errors_match_go() {
     }
 }
 
+/// Ports already taken (gossip TCP, gossip UDP, RPC) and a snapshot that cannot be opened:
+/// the same text and code as Go, naming the protocol, address and port, or the file.
+#[test]
+fn bind_and_snapshot_errors_match_go() {
+    if !require(&[Prereq::GoSerf, Prereq::RustSerf]) {
+        return;
+    }
+    let dir = work_dir_for_test();
+    std::fs::create_dir_all(&dir).unwrap();
+    let tcp_taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp_port = tcp_taken.local_addr().unwrap().port();
+    let udp_port = free_gossip_port();
+    let udp_taken = std::net::UdpSocket::bind(("127.0.0.1", udp_port)).unwrap();
+    let snapshot = dir.join("no-such-dir").join("snap");
+    let free_rpc = || format!("-rpc-addr=127.0.0.1:{}", free_tcp_port());
+    let free_bind = || format!("-bind=127.0.0.1:{}", free_gossip_port());
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![format!("-bind=127.0.0.1:{tcp_port}"), free_rpc()],
+            "Failed to start TCP listener on \"127.0.0.1\" port",
+        ),
+        (
+            vec![format!("-bind=127.0.0.1:{udp_port}"), free_rpc()],
+            "Failed to start UDP listener on \"127.0.0.1\" port",
+        ),
+        (
+            vec![free_bind(), format!("-rpc-addr=127.0.0.1:{tcp_port}")],
+            "Error starting RPC listener: listen tcp 127.0.0.1:",
+        ),
+        (
+            vec![
+                free_bind(),
+                free_rpc(),
+                format!("-snapshot={}", snapshot.display()),
+            ],
+            "failed to open snapshot: open ",
+        ),
+    ];
+    let (go, ours) = (go_serf().unwrap(), our_serf().unwrap());
+    for (args, want) in cases {
+        let mut outs = Vec::new();
+        for bin in [&go, &ours] {
+            let mut cmd = Command::new(bin);
+            cmd.arg("agent").arg("-node=x").args(&args);
+            let out = run_with_timeout(cmd, Duration::from_secs(20)).unwrap();
+            outs.push((
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            ));
+        }
+        assert!(
+            outs[0].1.contains(want),
+            "Go's output changed: {:?}",
+            outs[0]
+        );
+        assert_eq!(outs[1], outs[0], "serf agent -node=x {}", args.join(" "));
+    }
+    drop((tcp_taken, udp_taken));
+}
+
 /// Bound to 0.0.0.0 without -advertise, ours advertises the address Go picks.
 #[test]
 fn advertised_private_address_matches_go() {

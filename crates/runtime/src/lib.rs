@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod addr;
+pub mod goerr;
 mod net;
 pub mod private_ip;
 pub mod snapshot;
@@ -68,6 +69,22 @@ pub struct Options {
 pub enum Error {
     /// Socket setup failed.
     Io(std::io::Error),
+    /// The gossip port could not be bound (`proto` is `TCP` or `UDP`).
+    Bind {
+        /// `TCP` or `UDP`.
+        proto: &'static str,
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The snapshot file could not be opened or replayed.
+    Snapshot {
+        /// The snapshot file.
+        path: std::path::PathBuf,
+        /// Why, as Go words it.
+        reason: String,
+    },
     /// Configuration refused.
     Config(String),
 }
@@ -76,6 +93,17 @@ impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Error::Io(e) => write!(f, "{e}"),
+            // Go: memberlist.Create -> NewNetTransport, wrapped by serf.Create.
+            Error::Bind {
+                proto,
+                addr,
+                source,
+            } => write!(
+                f,
+                "Failed to create memberlist: Could not set up network transport: failed to obtain an address: {}",
+                goerr::listen_error(proto, *addr, source)
+            ),
+            Error::Snapshot { reason, .. } => write!(f, "Failed to setup snapshot: {reason}"),
             Error::Config(e) => f.write_str(e),
         }
     }
@@ -288,9 +316,19 @@ pub fn private_ip() -> Option<IpAddr> {
 impl Agent {
     /// Binds the port (TCP first, then UDP, as Go does) and starts the driver.
     pub async fn start(mut opts: Options) -> Result<Agent, Error> {
-        let tcp = TcpListener::bind(opts.bind).await?;
+        let tcp = TcpListener::bind(opts.bind)
+            .await
+            .map_err(|source| Error::Bind {
+                proto: "TCP",
+                addr: opts.bind,
+                source,
+            })?;
         let local = tcp.local_addr()?;
-        let udp = UdpSocket::bind(local).await?;
+        let udp = UdpSocket::bind(local).await.map_err(|source| Error::Bind {
+            proto: "UDP",
+            addr: local,
+            source,
+        })?;
         if opts.memberlist.addr.is_unspecified() {
             opts.memberlist.addr = if opts.bind.ip().is_unspecified() {
                 private_ip().ok_or_else(|| {
@@ -323,7 +361,10 @@ impl Agent {
             None => None,
             Some(path) => {
                 let (sn, replay) = snapshot::Snapshot::open(path, opts.rejoin_after_leave)
-                    .map_err(|e| Error::Config(format!("Failed to open snapshot: {e}")))?;
+                    .map_err(|reason| Error::Snapshot {
+                        path: path.clone(),
+                        reason,
+                    })?;
                 for w in &replay.warnings {
                     warn!("snapshot: {w}");
                 }

@@ -381,7 +381,13 @@ impl Snapshot {
             .create(true)
             .mode(FILE_MODE)
             .open(path)
-            .map_err(|e| format!("failed to open snapshot: {e}"))?;
+            .map_err(|e| {
+                format!(
+                    "failed to open snapshot: open {}: {}",
+                    path.display(),
+                    crate::goerr::io_text(&e)
+                )
+            })?;
         let mut reader = Reader {
             rejoin_after_leave,
             alive: BTreeMap::new(),
@@ -395,10 +401,14 @@ impl Snapshot {
         };
         let (complete, read) = reader
             .read(&file)
-            .map_err(|e| format!("failed to read snapshot: {e}"))?;
+            .map_err(|e| format!("failed to read snapshot {}: {e}", path.display()))?;
         if read > complete {
-            file.set_len(complete)
-                .map_err(|e| format!("failed to truncate torn snapshot tail: {e}"))?;
+            file.set_len(complete).map_err(|e| {
+                format!(
+                    "failed to truncate torn snapshot tail of {}: {e}",
+                    path.display()
+                )
+            })?;
             let torn = read - complete;
             reader.note(format!(
                 "end of file: last line is incomplete ({torn} bytes without newline), ignored"

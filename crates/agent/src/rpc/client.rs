@@ -188,16 +188,7 @@ fn dial_error(addr: &SocketAddr, e: &std::io::Error) -> String {
         std::io::ErrorKind::NetworkUnreachable => "network is unreachable".to_string(),
         std::io::ErrorKind::AddrNotAvailable => "cannot assign requested address".to_string(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        _ => {
-            // Strip Rust's " (os error N)" suffix and lower-case like Go's syscall texts.
-            let s = e.to_string();
-            let s = s.split(" (os error").next().unwrap_or(&s).to_string();
-            let mut c = s.chars();
-            match c.next() {
-                Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
-                None => s,
-            }
-        }
+        _ => serf_runtime::goerr::io_text(e),
     };
     format!("dial tcp {addr}: connect: {text}")
 }
