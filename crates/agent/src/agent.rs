@@ -727,7 +727,7 @@ async fn wait_for_exit(
                 // Go's main loop sees the agent shut down and exits 0.
                 return 0;
             }
-            _ = retry_fail_rx.recv() => {
+            Some(()) = retry_fail_rx.recv() => {
                 tracing::error!("maximum retry join attempts made, exiting");
                 agent.shutdown();
                 return 1;

@@ -198,6 +198,70 @@ fn bind_and_snapshot_errors_match_go() {
     drop((tcp_taken, udp_taken));
 }
 
+/// `-retry-join` to a peer that starts later: the agent keeps retrying, joins, and then
+/// keeps running (it once exited as if the attempts had run out); with
+/// `-retry-max` and no peer it exits 1 with Go's log line. Both implementations.
+#[test]
+fn retry_join_joins_late_peers_and_keeps_running() {
+    if !require(&[Prereq::GoSerf, Prereq::RustSerf]) {
+        return;
+    }
+    for imp in BOTH {
+        let seed_port = free_gossip_port();
+        let joiner = start(
+            AgentSpec::new(imp, "joiner")
+                .arg(&format!("-retry-join=127.0.0.1:{seed_port}"))
+                .arg("-retry-interval=1s"),
+        );
+        let seed = start(AgentSpec {
+            port: Some(seed_port),
+            ..AgentSpec::new(Impl::Rust, "seed")
+        });
+        let joined = wait_until(DEADLINE, POLL, || {
+            joiner
+                .members()
+                .is_ok_and(|m| m.iter().any(|m| m.name == "seed"))
+        });
+        assert!(
+            joined,
+            "{imp} joiner never joined:\n{}",
+            joiner.log_tail(30)
+        );
+        // The join is done; nothing should end the agent now. Watch it for a while.
+        let exited = wait_until(Duration::from_secs(3), POLL, || !joiner.is_running());
+        assert!(
+            !exited,
+            "{imp} joiner exited after joining:\n{}",
+            joiner.log_tail(30)
+        );
+        assert!(joiner.rpc_reachable(), "{imp} joiner stopped answering RPC");
+        drop(seed);
+
+        let dead_port = free_gossip_port();
+        let giving_up = Agent::spawn(
+            AgentSpec::new(imp, "giver")
+                .arg(&format!("-retry-join=127.0.0.1:{dead_port}"))
+                .arg("-retry-interval=1s")
+                .arg("-retry-max=1"),
+        )
+        .unwrap();
+        let status = giving_up.wait_exit(DEADLINE);
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(1),
+            "{imp}: {}",
+            giving_up.log_tail(20)
+        );
+        assert!(
+            giving_up
+                .log_line_containing("maximum retry join attempts made, exiting")
+                .is_some(),
+            "{imp}: {}",
+            giving_up.log_tail(20)
+        );
+    }
+}
+
 /// Bound to 0.0.0.0 without -advertise, ours advertises the address Go picks.
 #[test]
 fn advertised_private_address_matches_go() {
