@@ -1,0 +1,81 @@
+//! [`ObjectReader`]: splits a byte stream into whole msgpack objects.
+
+use crate::error::{DecodeError, ReadError};
+use serf_wire::msgpack::Reader;
+use serf_wire::Error as WireError;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// Largest object accepted: a bigger one fails with [`ReadError::TooLarge`].
+pub const MAX_OBJECT: usize = 1024 * 1024;
+
+/// Reads whole msgpack objects from a byte stream (the protocol has no framing: an object
+/// ends where its msgpack encoding ends).
+///
+/// Bounded: an object larger than [`MAX_OBJECT`] or nested deeper than
+/// [`serf_wire::msgpack::MAX_DEPTH`] is an error, never a panic or an unbounded buffer.
+#[derive(Debug)]
+pub struct ObjectReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+}
+
+impl<R: AsyncRead + Unpin> ObjectReader<R> {
+    /// Wraps a reader.
+    pub fn new(inner: R) -> Self {
+        ObjectReader {
+            inner,
+            buf: Vec::new(),
+        }
+    }
+
+    /// The next complete object's bytes. Cancel-safe: bytes read so far stay buffered.
+    pub async fn next(&mut self) -> Result<Vec<u8>, ReadError> {
+        let mut chunk = [0u8; 8192];
+        loop {
+            if !self.buf.is_empty() {
+                let mut r = Reader::new(&self.buf);
+                match r.skip() {
+                    Ok(()) => {
+                        let n = r.position();
+                        let obj = self.buf[..n].to_vec();
+                        self.buf.drain(..n);
+                        return Ok(obj);
+                    }
+                    Err(WireError::Eof) => {}
+                    Err(e) => return Err(ReadError::Malformed(DecodeError::Msgpack(e))),
+                }
+            }
+            if self.buf.len() > MAX_OBJECT {
+                return Err(ReadError::TooLarge);
+            }
+            let n = self.inner.read(&mut chunk).await.map_err(ReadError::Io)?;
+            if n == 0 {
+                return Err(if self.buf.is_empty() {
+                    ReadError::Closed
+                } else {
+                    ReadError::Truncated
+                });
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn splits_objects_and_reports_truncation() {
+        // {"a": 1} then a fixstr "xy", then half of a str8.
+        let bytes: &[u8] = &[0x81, 0xa1, b'a', 0x01, 0xa2, b'x', b'y', 0xd9, 0x05, b'h'];
+        let mut r = ObjectReader::new(bytes);
+        assert_eq!(r.next().await.ok(), Some(vec![0x81, 0xa1, b'a', 0x01]));
+        assert_eq!(r.next().await.ok(), Some(vec![0xa2, b'x', b'y']));
+        assert!(matches!(r.next().await, Err(ReadError::Truncated)));
+        let mut empty = ObjectReader::new(&[][..]);
+        assert!(matches!(empty.next().await, Err(ReadError::Closed)));
+        let mut bad = ObjectReader::new(&[0xc1][..]);
+        assert!(matches!(bad.next().await, Err(ReadError::Malformed(_))));
+    }
+}
