@@ -17,16 +17,8 @@ const DEFAULT_PORT: u16 = 7946;
 /// Go's `gracefulTimeout`.
 const GRACEFUL_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// The OS host name (Go's `os.Hostname`).
-pub(crate) fn os_hostname() -> Result<String, String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|s| s.trim().to_string())
-        .map_err(|e| format!("could not determine host: {e}"))
-}
-
 fn hostname() -> String {
-    os_hostname().unwrap_or_else(|_| "localhost".to_string())
+    crate::shared::os_hostname().unwrap_or_else(|_| "localhost".to_string())
 }
 
 /// A base64 key as Go decodes it, with Go's error text.
@@ -273,8 +265,10 @@ fn setup(s: &mut Settings) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs the agent; returns the exit code.
-pub(crate) async fn run(args: &[String]) -> i32 {
+/// Runs `serf agent` with its command-line `args` (flags, as after `serf agent`) until it
+/// leaves or is stopped; returns the exit code. Needs a tokio runtime with I/O and timers
+/// enabled; logs go to stdout (and the `monitor` sink) as Go's agent writes them.
+pub async fn run(args: &[String]) -> i32 {
     let s = match settings(args) {
         Ok(s) => s,
         Err((e, usage)) => {
@@ -443,7 +437,7 @@ pub(crate) async fn run(args: &[String]) -> i32 {
     }
     if !s.joins.is_empty() {
         println!("==> Joining cluster...(replay: {})", s.replay);
-        match join_logged(&agent, &s.joins, s.replay).await {
+        match crate::shared::join_logged(&agent, &s.joins, s.replay).await {
             Ok(n) => println!("    Join completed. Synced with {n} initial agents"),
             Err((_, e)) => {
                 println!("==> {e}");
@@ -577,7 +571,7 @@ async fn retry_join(
     let mut attempt = 0i64;
     loop {
         tracing::info!("Joining cluster...(replay: {replay})");
-        match join_logged(&agent, &addrs, replay).await {
+        match crate::shared::join_logged(&agent, &addrs, replay).await {
             Ok(n) => {
                 tracing::info!("Join completed. Synced with {n} initial agents");
                 return;
@@ -597,26 +591,6 @@ async fn retry_join(
 
 fn io_text(e: &std::io::Error) -> String {
     serf_runtime::goerr::io_text(e)
-}
-
-/// Go's `Agent.Join`: the join with the log lines written around it.
-pub(crate) async fn join_logged(
-    agent: &Agent,
-    addrs: &[String],
-    replay: bool,
-) -> Result<usize, (usize, String)> {
-    tracing::info!(target: "serf::agent", "joining: [{}] replay: {replay}", addrs.join(" "));
-    let r = agent.join(addrs, replay).await;
-    let n = match &r {
-        Ok(n) | Err((n, _)) => *n,
-    };
-    if n > 0 {
-        tracing::info!(target: "serf::agent", "joined: {n} nodes");
-    }
-    if let Err((_, e)) = &r {
-        tracing::warn!(target: "serf::agent", "error joining: {e}");
-    }
-    r
 }
 
 /// Go's `Agent.Shutdown`, with its log lines.

@@ -86,7 +86,7 @@ pub(crate) fn start(
                 .map(|n| SocketAddr::new(n.addr, n.port))
         })
         .unwrap_or_else(|| agent.local_addr());
-    let host = format!("{}.", crate::agent::os_hostname()?);
+    let host = format!("{}.", crate::shared::os_hostname()?);
     let zone = Zone::new(&node, cluster, &host, advertise)?;
     let iface = iface.and_then(|name| {
         let found = Iface::lookup(name);
@@ -129,7 +129,7 @@ pub(crate) fn start(
 
 /// A join with the log lines Go's `Agent.Join` writes around it.
 async fn agent_join(agent: &Agent, addrs: &[String], replay: bool) -> Result<usize, String> {
-    crate::agent::join_logged(agent, addrs, replay)
+    crate::shared::join_logged(agent, addrs, replay)
         .await
         .map_err(|(_, e)| e.trim_end().to_string())
 }

@@ -1,10 +1,10 @@
 //! Event handler scripts (docs/agent-cli.md section 4).
 //!
-//! * [`parse_event_scripts`] parses `-event-handler` / `event_handlers` values
+//! * `parse_event_scripts` parses `-event-handler` / `event_handlers` values
 //!   (`[filter[,filter...]=]command`), with Go's startup error text.
-//! * [`Handlers`] is the reloadable list of scripts (SIGHUP: [`Handlers::replace`],
+//! * `Handlers` is the reloadable list of scripts (SIGHUP: `Handlers::replace`,
 //!   effective from the next event, like Go's `UpdateScripts`).
-//! * [`run`] consumes coalesced events and runs the matching scripts through
+//! * `run` consumes coalesced events and runs the matching scripts through
 //!   `/bin/sh -c <command>` with Go's `SERF_*` environment and stdin, one event
 //!   at a time and, per event, one script at a time in configuration order.
 //!   Query handlers' output (stdout+stderr, exit status 0, non-empty) is the
@@ -12,11 +12,11 @@
 //!
 //! Differences from Go 0.9.4 (all deliberate):
 //!
-//! * A per-invocation timeout (default 30 s, [`HandlerConfig::timeout`]): the
+//! * A per-invocation timeout (default 30 s, `HandlerConfig::timeout`): the
 //!   script's whole process group is killed (SIGKILL) and the next script/event
 //!   proceeds. Go waits forever. Scripts therefore run in their own process
 //!   group (a terminal Ctrl-C reaches the agent, not its handlers).
-//! * Events wait in a bounded queue ([`HandlerConfig::max_pending`]); when it is
+//! * Events wait in a bounded queue (`HandlerConfig::max_pending`); when it is
 //!   full the oldest pending event is dropped with a warning. Go blocks its event
 //!   loop (and with it the IPC streams) behind a slow handler.
 //! * `Script '<cmd>' generated N bytes of output, truncated to 8192` is logged

@@ -13,7 +13,7 @@
 //!   not empty; labels, which Go callers never use here, are appended as `.<value>`;
 //! * an in-memory sink (Go's `NewInmemSink(10s, 1min)`): 10 s intervals aligned to the
 //!   wall clock, the last 6 kept, gauges as last values and counters and samples as
-//!   aggregates. Unlike Go, each interval holds at most [`MAX_NAMES`] distinct names
+//!   aggregates. Unlike Go, each interval holds at most `MAX_NAMES` distinct names
 //!   (new names beyond that are dropped) because names can come from remote event names;
 //! * on SIGUSR1 the retained intervals except the current one are written to stderr in
 //!   Go's format (Go prints in map order; we sort by name within each kind);
@@ -174,7 +174,7 @@ fn gauge_host(network_sinks: bool, hostname: &str) -> Option<String> {
 
 /// `os.Hostname()`, or "" when it cannot be read.
 fn read_hostname() -> String {
-    crate::agent::os_hostname().unwrap_or_default()
+    crate::shared::os_hostname().unwrap_or_default()
 }
 
 /// The metric kinds of go-metrics used here.

@@ -3,6 +3,7 @@
 use super::help::{EVENT_HELP, FORCE_LEAVE_HELP, JOIN_HELP, LEAVE_HELP, TAGS_HELP};
 use super::{connect, out, parse_flags, unmarshal_tags, with_rpc};
 use crate::flags::{FlagSet, Kind};
+use serf_rpc::{EventRequest, TagsRequest};
 
 /// Prints a usage error: the message, an empty line and the help (all stdout).
 fn usage_error(msg: &str, help: &str) -> i32 {
@@ -24,12 +25,15 @@ pub(super) async fn join(args: &[String]) -> i32 {
     let Some(mut c) = connect(&p).await else {
         return 1;
     };
-    let (n, res) = c.join(&p.args, p.bool("replay")).await;
+    let res = c.join(&p.args, p.bool("replay")).await;
     c.close().await;
-    if let Err(e) = res {
-        out(&format!("Error joining the cluster: {e}"));
-        return 1;
-    }
+    let n = match res {
+        Ok(n) => n,
+        Err(e) => {
+            out(&format!("Error joining the cluster: {e}"));
+            return 1;
+        }
+    };
     out(&format!(
         "Successfully joined cluster by contacting {n} nodes."
     ));
@@ -95,11 +99,17 @@ pub(super) async fn event(args: &[String]) -> i32 {
     }
     let coalesce = p.bool_or("coalesce", true);
     let name = &p.args[0];
-    let payload = p.args.get(1).map(String::as_bytes);
+    let payload = p.args.get(1).map(|s| s.as_bytes().to_vec());
     let Some(mut c) = connect(&p).await else {
         return 1;
     };
-    let res = c.user_event(name, payload, coalesce).await;
+    let res = c
+        .user_event(&EventRequest {
+            name: name.clone(),
+            payload,
+            coalesce,
+        })
+        .await;
     c.close().await;
     if let Err(e) = res {
         out(&format!("Error sending event: {e}"));
@@ -138,8 +148,11 @@ pub(super) async fn tags(args: &[String]) -> i32 {
             return 1;
         }
     };
-    let delete = (!delete.is_empty()).then_some(delete.as_slice());
-    let res = c.update_tags(&tags, delete).await;
+    let req = TagsRequest {
+        tags,
+        delete_tags: (!delete.is_empty()).then_some(delete),
+    };
+    let res = c.update_tags(&req).await;
     c.close().await;
     if let Err(e) = res {
         out(&format!("Error setting tags: {e}"));

@@ -4,20 +4,20 @@ use super::gofmt::{json_str_map, json_string, quote_str, sprintf_noargs};
 use super::help::{INFO_HELP, RTT_HELP};
 use super::{connect, out, out_bytes, parse_flags, trim_space, with_rpc};
 use crate::flags::{FlagSet, Kind};
-use crate::rpc::client::RpcCoordinate;
+use serf_rpc::{Client, Coordinate as RpcCoordinate, StatsResponse, StatsSection};
 
 /// One `stats` section: raw key/value bytes, `None` for a nil map.
 type Section = Option<Vec<(Vec<u8>, Vec<u8>)>>;
 
 /// `stats` as decoded: named sections; `None` for a nil map.
-type Stats = Option<Vec<(Vec<u8>, Section)>>;
+type Stats = Option<Vec<StatsSection>>;
 
 /// Sections sorted by name, one per name (the last one wins, as in a Go map).
-fn sorted_sections(stats: &[(Vec<u8>, Section)]) -> Vec<(&Vec<u8>, &Section)> {
+pub(super) fn sorted_sections(stats: &[StatsSection]) -> Vec<(&Vec<u8>, &Section)> {
     let mut v: Vec<(&Vec<u8>, &Section)> = Vec::new();
-    for (k, s) in stats {
-        v.retain(|(vk, _)| *vk != k);
-        v.push((k, s));
+    for s in stats {
+        v.retain(|(vk, _)| **vk != s.name);
+        v.push((&s.name, &s.entries));
     }
     v.sort_by(|a, b| a.0.cmp(b.0));
     v
@@ -92,7 +92,7 @@ pub(super) async fn info(args: &[String]) -> i32 {
     let stats = c.stats().await;
     c.close().await;
     let stats = match stats {
-        Ok(s) => s,
+        Ok(StatsResponse { sections }) => sections,
         Err(e) => {
             out(&format!("Error querying agent: {e}"));
             return 1;
@@ -143,10 +143,10 @@ pub(super) async fn rtt(args: &[String]) -> i32 {
     code
 }
 
-async fn rtt_with(c: &mut crate::rpc::client::Client, mut nodes: Vec<String>) -> i32 {
+async fn rtt_with(c: &mut Client, mut nodes: Vec<String>) -> i32 {
     if nodes.len() == 1 {
         let stats = match c.stats().await {
-            Ok(s) => s,
+            Ok(s) => s.sections,
             Err(e) => {
                 out(&format!("Error querying agent: {e}"));
                 return 1;
@@ -207,17 +207,17 @@ mod tests {
 
     fn stats() -> Stats {
         Some(vec![
-            (
-                b"tags".to_vec(),
-                Some(vec![
+            StatsSection {
+                name: b"tags".to_vec(),
+                entries: Some(vec![
                     (b"role".to_vec(), b"web".to_vec()),
                     (b"dc".to_vec(), b"east".to_vec()),
                 ]),
-            ),
-            (
-                b"agent".to_vec(),
-                Some(vec![(b"name".to_vec(), b"alpha".to_vec())]),
-            ),
+            },
+            StatsSection {
+                name: b"agent".to_vec(),
+                entries: Some(vec![(b"name".to_vec(), b"alpha".to_vec())]),
+            },
         ])
     }
 

@@ -62,10 +62,14 @@ pub(super) async fn keys(args: &[String]) -> i32 {
     };
     let code = if list {
         info("Asking all members for installed keys...");
-        let (resp, res) = c.key_op("list-keys", None).await;
+        let (resp, res) = c.list_keys().await;
         match res {
             Err(e) => {
-                report_failure(&resp.messages, "Failed to gather member keys", &e);
+                report_failure(
+                    &resp.messages,
+                    "Failed to gather member keys",
+                    &e.to_string(),
+                );
                 1
             }
             Ok(()) => {
@@ -108,10 +112,14 @@ pub(super) async fn keys(args: &[String]) -> i32 {
             )
         };
         info(start);
-        let (resp, res) = c.key_op(command, Some(&key)).await;
+        let (resp, res) = match command {
+            "install-key" => c.install_key(&key).await,
+            "use-key" => c.use_key(&key).await,
+            _ => c.remove_key(&key).await,
+        };
         match res {
             Err(e) => {
-                report_failure(&resp.messages, prefix, &e);
+                report_failure(&resp.messages, prefix, &e.to_string());
                 1
             }
             Ok(()) => {

@@ -4,18 +4,18 @@ use super::gofmt::{json_str_map, json_string};
 use super::help::MEMBERS_HELP;
 use super::{columnize_lines, connect, out, parse_flags, unmarshal_tags, with_rpc};
 use crate::flags::{FlagSet, Kind};
-use crate::rpc::client::RpcMember;
+use serf_rpc::{Member as RpcMember, MembersFilteredRequest};
 use std::net::IpAddr;
 
 /// Go's `net.TCPAddr{IP, Port}.String()`: `ip:port`, `[v6]:port`, `:port` without an IP,
 /// `?<hex>:port` for an address of odd length.
 fn addr_text(m: &RpcMember) -> String {
-    let host = match m.addr {
+    let host = match m.ip() {
         Some(IpAddr::V4(ip)) => ip.to_string(),
         Some(IpAddr::V6(ip)) => format!("[{ip}]"),
-        None if m.addr_bytes.is_empty() => String::new(),
+        None if m.addr.is_empty() => String::new(),
         None => {
-            let hex: String = m.addr_bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let hex: String = m.addr.iter().map(|b| format!("{b:02x}")).collect();
             format!("?{hex}")
         }
     };
@@ -104,11 +104,11 @@ pub(super) async fn members(args: &[String]) -> i32 {
         return 1;
     };
     let list = match c
-        .members_filtered(
-            p.get("name").unwrap_or(""),
-            p.get("status").unwrap_or(""),
-            &tags,
-        )
+        .members_filtered(&MembersFilteredRequest {
+            name: p.get("name").unwrap_or("").to_string(),
+            status: p.get("status").unwrap_or("").to_string(),
+            tags,
+        })
         .await
     {
         Ok(l) => l,
@@ -135,13 +135,11 @@ pub(super) async fn members(args: &[String]) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
 
     fn member(name: &str, tags: &[(&str, &str)]) -> RpcMember {
         RpcMember {
             name: name.into(),
-            addr: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-            addr_bytes: vec![127, 0, 0, 1],
+            addr: vec![127, 0, 0, 1],
             port: 17946,
             tags: tags
                 .iter()
@@ -173,10 +171,9 @@ mod tests {
             "alpha    127.0.0.1:17946  alive  role=web  Protocol Version: 5  Available Protocol Range: [2, 5]\ntmpnode  127.0.0.1:17946  left             Protocol Version: 5  Available Protocol Range: [2, 5]"
         );
         let mut odd = a;
-        odd.addr = None;
-        odd.addr_bytes = Vec::new();
+        odd.addr = Vec::new();
         assert_eq!(addr_text(&odd), ":17946");
-        odd.addr_bytes = vec![1, 2];
+        odd.addr = vec![1, 2];
         assert_eq!(addr_text(&odd), "?0102:17946");
     }
 }

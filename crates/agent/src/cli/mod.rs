@@ -2,17 +2,22 @@
 //! output and error messages on stdout (`Ui.Output` adds one newline), flag errors on
 //! stderr followed by the command's help on stdout, exit 0/1.
 
+mod app;
 mod basic;
 pub(crate) mod gofmt;
 pub(crate) mod help;
 mod info;
+mod keygen;
 mod keys;
 mod members;
 mod monitor;
 mod query;
+mod version;
+
+pub use app::{dispatch, exit_quietly_on_broken_pipe, VERSION};
 
 use crate::flags::{FlagSet, Kind, Parsed};
-use crate::rpc::client::Client;
+use serf_rpc::Client;
 use std::io::Write;
 
 /// The help text of a command the dispatcher knows (`version`'s is empty).

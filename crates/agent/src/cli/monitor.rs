@@ -4,7 +4,6 @@ use super::gofmt::GoValue;
 use super::help::MONITOR_HELP;
 use super::{connect, out, out_bytes, parse_flags, with_rpc, Interrupt};
 use crate::flags::{FlagSet, Kind};
-use crate::rpc::client::decode_log_record;
 use serf_wire::msgpack::Reader;
 
 /// The lines Go prints for one event-stream record (`map[string]interface{}`): `Event Info:`
@@ -47,7 +46,7 @@ pub(super) async fn monitor(args: &[String]) -> i32 {
     let Some(mut c) = connect(&p).await else {
         return 1;
     };
-    let stream_seq = match c.stream("*").await {
+    let stream = match c.stream("*").await {
         Ok(s) => s,
         Err(e) => {
             out(&format!("Error starting stream: {e}"));
@@ -55,11 +54,11 @@ pub(super) async fn monitor(args: &[String]) -> i32 {
             return 1;
         }
     };
-    let mon_seq = match c.monitor(&level).await {
+    let mon = match c.monitor(&level).await {
         Ok(s) => s,
         Err(e) => {
             out(&format!("Error starting monitor: {e}"));
-            let _ = c.stop(stream_seq).await;
+            let _ = c.stop(&stream).await;
             c.close().await;
             return 1;
         }
@@ -69,22 +68,23 @@ pub(super) async fn monitor(args: &[String]) -> i32 {
             r = c.next_record() => r,
             () = interrupt.recv() => {
                 // Deferred in Go: stop the monitor, then the stream, then close.
-                let _ = c.stop(mon_seq).await;
-                let _ = c.stop(stream_seq).await;
+                let _ = c.stop(&mon).await;
+                let _ = c.stop(&stream).await;
                 c.close().await;
                 return 0;
             }
         };
-        let Ok((seq, body)) = rec else {
+        let Ok(rec) = rec else {
             break;
         };
-        if seq == mon_seq {
-            match decode_log_record(&body) {
-                Ok(line) if !line.is_empty() => out_bytes(&line),
+        if let Some(log) = mon.decode(&rec) {
+            match log {
+                Ok(line) if !line.log.is_empty() => out_bytes(&line.log),
                 _ => break,
             }
-        } else if seq == stream_seq {
-            match event_lines(&body) {
+        } else if rec.seq == stream.seq() {
+            // Go decodes event records into `map[string]interface{}`: print what came.
+            match event_lines(&rec.body) {
                 Some(lines) => lines.iter().for_each(|l| out_bytes(l)),
                 None => break,
             }
@@ -92,8 +92,8 @@ pub(super) async fn monitor(args: &[String]) -> i32 {
     }
     out("");
     out("Remote side ended the monitor! This usually means that the\nremote side has exited or crashed.");
-    let _ = c.stop(mon_seq).await;
-    let _ = c.stop(stream_seq).await;
+    let _ = c.stop(&mon).await;
+    let _ = c.stop(&stream).await;
     c.close().await;
     1
 }

@@ -4,12 +4,12 @@ use super::gofmt::{json_str_map, json_string};
 use super::help::{QUERY_HELP, REACHABILITY_HELP};
 use super::{connect, out, out_bytes, parse_flags, unmarshal_tags, with_rpc, Interrupt};
 use crate::flags::{FlagSet, Kind};
-use crate::rpc::client::{decode_query_record, Client, QueryRequest};
+use serf_rpc::{Client, QueryRecord, QueryRecordType, QueryRequest, StreamHandle};
 use std::collections::BTreeSet;
 use std::time::Instant;
 
 /// What the query stream delivered next (Go's `ackCh`/`respCh` reads).
-enum QueryEvent {
+pub(super) enum QueryEvent {
     Ack(String),
     Response(String, Vec<u8>),
     /// `done`, the connection went away, or an undecodable record: the channels closed.
@@ -17,30 +17,30 @@ enum QueryEvent {
 }
 
 /// Reads the next ack or response of the query registered under `seq`.
-async fn next_query_event(c: &mut Client, seq: u64) -> QueryEvent {
+pub(super) async fn next_query_event(
+    c: &mut Client,
+    query: &StreamHandle<QueryRecord>,
+) -> QueryEvent {
     loop {
-        let (s, body) = match c.next_record().await {
+        let rec = match c.recv(query).await {
             Ok(r) => r,
-            Err(_) => return QueryEvent::End,
-        };
-        if s != seq {
-            continue;
-        }
-        let Ok(rec) = decode_query_record(&body) else {
-            c.deregister(seq);
-            return QueryEvent::End;
-        };
-        match rec.kind.as_str() {
-            // Go's CLI stops at an empty name: it cannot tell it from a closed channel.
-            "ack" if rec.from.is_empty() => return QueryEvent::End,
-            "ack" => return QueryEvent::Ack(rec.from),
-            "response" if rec.from.is_empty() => return QueryEvent::End,
-            "response" => return QueryEvent::Response(rec.from, rec.payload),
-            "done" => {
-                c.deregister(seq);
+            Err(serf_rpc::ClientError::Protocol(_)) => {
+                c.forget(query);
                 return QueryEvent::End;
             }
-            _ => {}
+            Err(_) => return QueryEvent::End,
+        };
+        match rec.kind {
+            // Go's CLI stops at an empty name: it cannot tell it from a closed channel.
+            QueryRecordType::Ack if rec.from.is_empty() => return QueryEvent::End,
+            QueryRecordType::Ack => return QueryEvent::Ack(rec.from),
+            QueryRecordType::Response if rec.from.is_empty() => return QueryEvent::End,
+            QueryRecordType::Response => return QueryEvent::Response(rec.from, rec.payload),
+            QueryRecordType::Done => {
+                c.forget(query);
+                return QueryEvent::End;
+            }
+            QueryRecordType::Other(_) => {}
         }
     }
 }
@@ -126,7 +126,7 @@ pub(super) async fn query(args: &[String]) -> i32 {
         request_ack: !no_ack,
         timeout_nanos: p.duration_nanos("timeout"),
     };
-    let seq = match c.query(&req).await {
+    let handle = match c.query(&req).await {
         Ok(s) => s,
         Err(e) => {
             out(&format!("Error sending query: {e}"));
@@ -141,7 +141,7 @@ pub(super) async fn query(args: &[String]) -> i32 {
     let mut responses: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     loop {
         let ev = tokio::select! {
-            ev = next_query_event(&mut c, seq) => ev,
+            ev = next_query_event(&mut c, &handle) => ev,
             () = interrupt.recv() => {
                 c.close().await;
                 return 1;
@@ -228,7 +228,7 @@ pub(super) async fn reachability(args: &[String]) -> i32 {
         name: "_serf_ping".to_string(),
         ..QueryRequest::default()
     };
-    let seq = match c.query(&req).await {
+    let handle = match c.query(&req).await {
         Ok(s) => s,
         Err(e) => {
             out(&format!("Error sending query: {e}"));
@@ -244,7 +244,7 @@ pub(super) async fn reachability(args: &[String]) -> i32 {
     let mut acks_from: BTreeSet<String> = BTreeSet::new();
     loop {
         let ev = tokio::select! {
-            ev = next_query_event(&mut c, seq) => ev,
+            ev = next_query_event(&mut c, &handle) => ev,
             () = interrupt.recv() => {
                 out("Test interrupted");
                 c.close().await;

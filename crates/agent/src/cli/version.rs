@@ -1,0 +1,10 @@
+//! `serf version`.
+
+use super::app::VERSION;
+
+/// Prints the version and the agent protocol range.
+pub(super) fn version() -> i32 {
+    println!("{VERSION}");
+    println!("Agent Protocol: 5 (Understands back to: 2)");
+    0
+}
