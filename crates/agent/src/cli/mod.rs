@@ -1,17 +1,26 @@
 //! Client subcommands (docs/agent-cli.md section 2), behaving like Go serf 0.9.4's `cmd/serf`:
 //! output and error messages on stdout (`Ui.Output` adds one newline), flag errors on
 //! stderr followed by the command's help on stdout, exit 0/1.
+//!
+//! [`dispatch`] is the whole command line (what the `serf` binary runs). Each command has
+//! its own file; the client commands talk to the agent through [`serf_rpc::Client`].
 
 mod app;
-mod basic;
+mod event;
+mod force_leave;
 pub(crate) mod gofmt;
 pub(crate) mod help;
 mod info;
+mod join;
 mod keygen;
 mod keys;
+mod leave;
 mod members;
 mod monitor;
 mod query;
+mod reachability;
+mod rtt;
+mod tags;
 mod version;
 
 pub use app::{dispatch, exit_quietly_on_broken_pipe, VERSION};
@@ -45,18 +54,18 @@ pub(crate) fn help_for(cmd: &str) -> Option<&'static str> {
 /// Runs a client command (one that talks to an agent over RPC); `None` if `cmd` is not one.
 pub(crate) async fn run(cmd: &str, args: &[String]) -> Option<i32> {
     Some(match cmd {
-        "event" => basic::event(args).await,
-        "force-leave" => basic::force_leave(args).await,
+        "event" => event::event(args).await,
+        "force-leave" => force_leave::force_leave(args).await,
         "info" => info::info(args).await,
-        "join" => basic::join(args).await,
+        "join" => join::join(args).await,
         "keys" => keys::keys(args).await,
-        "leave" => basic::leave(args).await,
+        "leave" => leave::leave(args).await,
         "members" => members::members(args).await,
         "monitor" => monitor::monitor(args).await,
         "query" => query::query(args).await,
-        "reachability" => query::reachability(args).await,
-        "rtt" => info::rtt(args).await,
-        "tags" => basic::tags(args).await,
+        "reachability" => reachability::reachability(args).await,
+        "rtt" => rtt::rtt(args).await,
+        "tags" => tags::tags(args).await,
         _ => return None,
     })
 }
@@ -77,6 +86,14 @@ pub(crate) fn out_bytes(msg: &[u8]) {
         // Go dies of SIGPIPE when stdout is gone; stop as well.
         std::process::exit(1);
     }
+}
+
+/// Prints a usage error: the message, an empty line and the help (all stdout).
+pub(super) fn usage_error(msg: &str, help: &str) -> i32 {
+    out(msg);
+    out("");
+    out(help);
+    1
 }
 
 /// Adds `-rpc-addr` and `-rpc-auth`.
