@@ -509,7 +509,7 @@ fn leave_answers_after_the_leave() {
 /// An event with no payload: `stream` records carry `Payload` as nil, as Go's do.
 #[test]
 fn empty_payload_streams_as_nil() {
-    use serf_wire::msgpack::{Flavor, Writer};
+    use serf_rpc::{HandshakeRequest, Request, StreamRequest};
     use std::io::{Read, Write};
     if !require(&[Prereq::GoSerf, Prereq::RustSerf]) {
         return;
@@ -519,12 +519,14 @@ fn empty_payload_streams_as_nil() {
         let a = start(AgentSpec::new(imp, &format!("nilpay-{imp}")));
         let mut s = std::net::TcpStream::connect(a.rpc_addr()).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        let mut w = Writer::with_flavor(Flavor::Rpc);
-        w.map(2).str("Command").str("handshake").str("Seq").uint(1);
-        w.map(1).str("Version").uint(1);
-        w.map(2).str("Command").str("stream").str("Seq").uint(2);
-        w.map(1).str("Type").str("user");
-        s.write_all(&w.into_vec()).unwrap();
+        let mut req = Request::Handshake(HandshakeRequest { version: 1 }).encode(1);
+        req.extend(
+            Request::Stream(StreamRequest {
+                filter: "user".into(),
+            })
+            .encode(2),
+        );
+        s.write_all(&req).unwrap();
         // Let the stream register before the event is sent.
         std::thread::sleep(Duration::from_millis(300));
         let out = go_cli("event", &a.rpc_addr(), &["nilpay"], CLI_TIMEOUT).unwrap();

@@ -5,17 +5,25 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serf_interop::{require, Agent, AgentSpec, Impl, Prereq};
+use serf_rpc::{
+    AuthRequest, Body, HandshakeRequest, MonitorRequest, QueryRequest, Request, RequestHeader,
+    ResponseHeader, StreamRequest,
+};
 use serf_wire::msgpack::{Flavor, Reader, Writer};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+/// A request header, for any command name (unknown ones included).
 fn header(cmd: &str, seq: u64) -> Vec<u8> {
-    let mut w = Writer::with_flavor(Flavor::Rpc);
-    w.map(2).str("Command").str(cmd).str("Seq").uint(seq);
-    w.into_vec()
+    RequestHeader {
+        command: cmd.to_string(),
+        seq,
+    }
+    .encode()
 }
 
+/// A hand-made (possibly malformed) body.
 fn body(f: impl FnOnce(&mut Writer)) -> Vec<u8> {
     let mut w = Writer::with_flavor(Flavor::Rpc);
     f(&mut w);
@@ -23,13 +31,7 @@ fn body(f: impl FnOnce(&mut Writer)) -> Vec<u8> {
 }
 
 fn handshake() -> Vec<u8> {
-    [
-        header("handshake", 1),
-        body(|w| {
-            w.map(1).str("Version").uint(1);
-        }),
-    ]
-    .concat()
+    Request::Handshake(HandshakeRequest { version: 1 }).encode(1)
 }
 
 fn connect(a: &Agent) -> TcpStream {
@@ -54,17 +56,8 @@ fn read_errors(s: &mut TcpStream, n: usize) -> (Vec<String>, bool) {
                 break;
             }
             let used = r.position();
-            let mut err = String::new();
-            Reader::new(&buf[..used])
-                .struct_fields(|k, r| {
-                    if k == b"Error" {
-                        err = r.string()?;
-                        return Ok(true);
-                    }
-                    Ok(false)
-                })
-                .expect("header");
-            out.push(err);
+            let h = ResponseHeader::decode(&buf[..used]).expect("header");
+            out.push(h.error);
             buf.drain(..used);
         }
         if out.len() >= n {
@@ -161,16 +154,8 @@ fn protocol_errors_match_go() {
         assert!(closed(&mut s), "{imp:?}: closed after 'Handshake required'");
         // Unsupported IPC version.
         let mut s = connect(&a);
-        s.write_all(
-            &[
-                header("handshake", 1),
-                body(|w| {
-                    w.map(1).str("Version").uint(2);
-                }),
-            ]
-            .concat(),
-        )
-        .expect("write");
+        s.write_all(&Request::Handshake(HandshakeRequest { version: 2 }).encode(1))
+            .expect("write");
         assert_eq!(
             read_errors(&mut s, 1).0,
             vec!["Unsupported IPC version"],
@@ -192,13 +177,7 @@ fn protocol_errors_match_go() {
         );
         // A second handshake with a bad version: the version is checked first.
         let mut s = connect(&a);
-        let bad = [
-            header("handshake", 2),
-            body(|w| {
-                w.map(1).str("Version").uint(2);
-            }),
-        ]
-        .concat();
+        let bad = Request::Handshake(HandshakeRequest { version: 2 }).encode(2);
         s.write_all(&[handshake(), bad].concat()).expect("write");
         assert_eq!(
             read_errors(&mut s, 2).0,
@@ -223,13 +202,10 @@ fn authentication_is_enforced() {
         assert_eq!(errs, vec!["", "Authentication required"], "{imp:?}");
         assert!(!closed_, "{imp:?}: stays open");
         let auth = |tok: &str, seq| {
-            [
-                header("auth", seq),
-                body(|w| {
-                    w.map(1).str("AuthKey").str(tok);
-                }),
-            ]
-            .concat()
+            Request::Auth(AuthRequest {
+                auth_key: tok.to_string(),
+            })
+            .encode(seq)
         };
         s.write_all(&auth("wrong", 3)).expect("write");
         assert_eq!(
@@ -342,33 +318,25 @@ fn vanishing_stream_clients_leak_nothing() {
     for i in 0..300u64 {
         let mut s = connect(&a);
         let mut req = handshake();
-        req.extend(header("stream", 2));
-        req.extend(body(|w| {
-            w.map(1).str("Type").str("*");
-        }));
-        req.extend(header("monitor", 3));
-        req.extend(body(|w| {
-            w.map(1).str("LogLevel").str("debug");
-        }));
+        req.extend(Request::Stream(StreamRequest { filter: "*".into() }).encode(2));
+        req.extend(
+            Request::Monitor(MonitorRequest {
+                log_level: "debug".into(),
+            })
+            .encode(3),
+        );
         if i % 3 == 0 {
             // A query stream too.
-            req.extend(header("query", 4));
-            req.extend(body(|w| {
-                w.map(7)
-                    .str("FilterNodes")
-                    .nil()
-                    .str("FilterTags")
-                    .map(0)
-                    .str("Name")
-                    .str("leak");
-                w.str("Payload")
-                    .bytes(b"")
-                    .str("RelayFactor")
-                    .uint(0)
-                    .str("RequestAck")
-                    .bool(false);
-                w.str("Timeout").uint(300_000_000);
-            }));
+            req.extend(
+                Request::Query(QueryRequest {
+                    filter_tags: Some(Vec::new()),
+                    name: "leak".into(),
+                    payload: Some(Vec::new()),
+                    timeout_nanos: 300_000_000,
+                    ..QueryRequest::default()
+                })
+                .encode(4),
+            );
         }
         s.write_all(&req).expect("write");
         let _ = read_errors(&mut s, 3);

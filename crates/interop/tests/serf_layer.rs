@@ -5,7 +5,7 @@
 //!
 //! Every agent is driven with the Go CLI (`serf event|query|tags|keys|rtt`),
 //! so our RPC server is exercised exactly as Go's client uses it; the event
-//! flood uses a minimal in-test RPC client (msgpack from `serf-wire`).
+//! flood uses a minimal blocking RPC client (messages from `serf-rpc`).
 //!
 //! Run: `cargo build -p serf-agent && cargo test -p serf-interop --test serf_layer -- --test-threads=2`
 //! (add `--nocapture` for timings; figures also go to
@@ -30,7 +30,8 @@ use serf_interop::{
     wait_all_report, wait_all_see, wait_converged, wait_for, work_dir_for_test, Agent, AgentSpec,
     CliOutput, Cluster, Impl, NodeSpec, Prereq, CLI_TIMEOUT, DEADLINE, POLL,
 };
-use serf_wire::msgpack::{Flavor, Reader, Writer};
+use serf_rpc::Body;
+use serf_wire::msgpack::Reader;
 
 const GO: Impl = Impl::Go;
 const RUST: Impl = Impl::Rust;
@@ -642,7 +643,8 @@ fn tag_changes_seen_both_ways() {
 // 5. Key rotation
 // ---------------------------------------------------------------------------
 
-/// Minimal agent-RPC client (msgpack over TCP, docs/agent-rpc.md).
+/// Minimal blocking agent-RPC client: the messages are `serf_rpc`'s; this only adds a
+/// blocking socket so that the flood test can pipeline requests.
 struct RpcClient {
     stream: TcpStream,
     buf: Vec<u8>,
@@ -651,9 +653,11 @@ struct RpcClient {
 }
 
 fn rpc_header(cmd: &str, seq: u64) -> Vec<u8> {
-    let mut w = Writer::with_flavor(Flavor::Rpc);
-    w.map(2).str("Command").str(cmd).str("Seq").uint(seq);
-    w.into_vec()
+    serf_rpc::RequestHeader {
+        command: cmd.to_string(),
+        seq,
+    }
+    .encode()
 }
 
 impl RpcClient {
@@ -668,9 +672,11 @@ impl RpcClient {
             start: 0,
             seq: 0,
         };
-        let mut body = Writer::with_flavor(Flavor::Rpc);
-        body.map(1).str("Version").uint(1);
-        let (err, _) = c.call("handshake", Some(&body.into_vec()), false)?;
+        let body = serf_rpc::HandshakeRequest {
+            version: serf_rpc::VERSION,
+        }
+        .encode();
+        let (err, _) = c.call("handshake", Some(&body), false)?;
         if !err.is_empty() {
             return Err(format!("handshake refused: {err}"));
         }
@@ -725,18 +731,9 @@ impl RpcClient {
     /// `(Seq, Error)` of the next response header.
     fn read_header(&mut self) -> Result<(u64, String), String> {
         let obj = self.read_object()?;
-        let (mut seq, mut err) = (0, String::new());
-        Reader::new(&obj)
-            .struct_fields(|k, r| {
-                match k {
-                    b"Seq" => seq = r.uint()?,
-                    b"Error" => err = r.string()?,
-                    _ => return Ok(false),
-                }
-                Ok(true)
-            })
+        let h = serf_rpc::ResponseHeader::decode(&obj)
             .map_err(|e| format!("bad response header: {e}"))?;
-        Ok((seq, err))
+        Ok((h.seq, h.error))
     }
 
     /// One request; reads the response header and, if `resp_body`, the body.
@@ -765,6 +762,8 @@ impl RpcClient {
 struct KeyResponse {
     error: String,
     keys: BTreeMap<String, u64>,
+    /// Shown through `Debug` when an assertion fails.
+    #[allow(dead_code)]
     messages: BTreeMap<String, String>,
     num_err: u64,
     num_nodes: u64,
@@ -773,38 +772,25 @@ struct KeyResponse {
 
 fn key_op(agent: &Agent, cmd: &str, key: Option<&str>) -> Result<KeyResponse, String> {
     let mut c = RpcClient::connect(&agent.rpc_addr())?;
-    let body = key.map(|k| {
-        let mut w = Writer::with_flavor(Flavor::Rpc);
-        w.map(1).str("Key").str(k);
-        w.into_vec()
-    });
+    let body = key.map(|k| serf_rpc::KeyRequest { key: k.to_string() }.encode());
     let (error, body) = c.call(cmd, body.as_deref(), true)?;
     let body = body.unwrap_or_default();
-    let mut resp = KeyResponse {
-        error,
-        ..KeyResponse::default()
-    };
-    Reader::new(&body)
-        .struct_fields(|k, r| {
-            match k {
-                b"Keys" => {
-                    let n = r.map_len()?;
-                    for _ in 0..n {
-                        let key = r.string()?;
-                        let count = r.uint()?;
-                        resp.keys.insert(key, count);
-                    }
-                }
-                b"Messages" => resp.messages = r.str_map()?.into_iter().collect(),
-                b"NumErr" => resp.num_err = r.uint()?,
-                b"NumNodes" => resp.num_nodes = r.uint()?,
-                b"NumResp" => resp.num_resp = r.uint()?,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })
+    let r = serf_rpc::KeyResponse::decode(&body)
         .map_err(|e| format!("bad {cmd} response body: {e}"))?;
-    Ok(resp)
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    Ok(KeyResponse {
+        error,
+        keys: r
+            .keys
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, n)| (k, count(n)))
+            .collect(),
+        messages: r.messages.into_iter().collect(),
+        num_err: count(r.num_err),
+        num_nodes: count(r.num_nodes),
+        num_resp: count(r.num_resp),
+    })
 }
 
 /// Parses `serf keys -list` output into key → (count, total).
@@ -1407,17 +1393,13 @@ fn event_flood_memory_bounded() {
     // limit), 100 distinct names, half of them coalesced.
     let mut requests = Vec::new();
     for i in 0..FLOOD_EVENTS {
-        let mut body = Writer::with_flavor(Flavor::Rpc);
         let payload = format!("{i:08}-{}", "p".repeat(391));
-        body.map(3)
-            .str("Name")
-            .str(&format!("flood-{}", i % 100))
-            .str("Payload")
-            .bytes(payload.as_bytes())
-            .str("Coalesce")
-            .bool(i % 2 == 0);
-        requests.extend_from_slice(&rpc_header("event", client.seq + i));
-        requests.extend_from_slice(&body.into_vec());
+        let event = serf_rpc::Request::Event(serf_rpc::EventRequest {
+            name: format!("flood-{}", i % 100),
+            payload: Some(payload.into_bytes()),
+            coalesce: i % 2 == 0,
+        });
+        requests.extend_from_slice(&event.encode(client.seq + i));
     }
     let first_seq = client.seq;
     client.seq += FLOOD_EVENTS;
