@@ -274,7 +274,7 @@ pub async fn run(args: &[String]) -> i32 {
         Err((e, usage)) => {
             if usage {
                 eprintln!("{e}");
-                println!("==> {}", crate::cli::help::AGENT_HELP);
+                println!("==> {}", crate::help::AGENT_HELP);
             } else {
                 println!("==> {e}");
             }

@@ -81,7 +81,7 @@ impl FlagSet {
                     _ => {
                         return Err(format!(
                             "invalid boolean value {} for -{name}: parse error",
-                            crate::cli::gofmt::quote_str(&v)
+                            crate::gofmt::quote_str(&v)
                         ))
                     }
                 },
@@ -94,20 +94,20 @@ impl FlagSet {
                 }
             };
             let invalid = match kind {
-                Kind::Duration if crate::cli::gofmt::parse_duration(&value).is_none() => {
+                Kind::Duration if crate::gofmt::parse_duration(&value).is_none() => {
                     Some("parse error")
                 }
-                Kind::Int => match crate::cli::gofmt::parse_int(&value) {
+                Kind::Int => match crate::gofmt::parse_int(&value) {
                     Ok(_) => None,
-                    Err(crate::cli::gofmt::IntError::Syntax) => Some("parse error"),
-                    Err(crate::cli::gofmt::IntError::Range) => Some("value out of range"),
+                    Err(crate::gofmt::IntError::Syntax) => Some("parse error"),
+                    Err(crate::gofmt::IntError::Range) => Some("value out of range"),
                 },
                 _ => None,
             };
             if let Some(why) = invalid {
                 return Err(format!(
                     "invalid value {} for flag -{name}: {why}",
-                    crate::cli::gofmt::quote_str(&value)
+                    crate::gofmt::quote_str(&value)
                 ));
             }
             p.values.entry(name.to_string()).or_default().push(value);
@@ -144,14 +144,14 @@ impl Parsed {
     /// A [`Kind::Duration`] flag in nanoseconds (0 when absent).
     pub(crate) fn duration_nanos(&self, name: &str) -> i64 {
         self.get(name)
-            .and_then(crate::cli::gofmt::parse_duration)
+            .and_then(crate::gofmt::parse_duration)
             .unwrap_or(0)
     }
 
     /// A [`Kind::Int`] flag (0 when absent).
     pub(crate) fn int(&self, name: &str) -> i64 {
         self.get(name)
-            .and_then(|v| crate::cli::gofmt::parse_int(v).ok())
+            .and_then(|v| crate::gofmt::parse_int(v).ok())
             .unwrap_or(0)
     }
 }

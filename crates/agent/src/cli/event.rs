@@ -1,8 +1,8 @@
 //! `serf event`.
 
-use super::help::EVENT_HELP;
 use super::{connect, out, parse_flags, usage_error, with_rpc};
 use crate::flags::{FlagSet, Kind};
+use crate::help::EVENT_HELP;
 use serf_rpc::EventRequest;
 
 /// `serf event [-coalesce=true|false] name [payload]`.

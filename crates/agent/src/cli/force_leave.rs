@@ -1,8 +1,8 @@
 //! `serf force-leave`.
 
-use super::help::FORCE_LEAVE_HELP;
 use super::{connect, out, parse_flags, usage_error, with_rpc};
 use crate::flags::{FlagSet, Kind};
+use crate::help::FORCE_LEAVE_HELP;
 
 /// `serf force-leave [-prune] name`.
 pub(super) async fn force_leave(args: &[String]) -> i32 {

@@ -1,9 +1,9 @@
 //! `serf info`.
 
-use super::gofmt::{json_str_map, json_string, sprintf_noargs};
-use super::help::INFO_HELP;
 use super::{connect, out, out_bytes, parse_flags, trim_space, with_rpc};
 use crate::flags::{FlagSet, Kind};
+use crate::gofmt::{json_str_map, json_string, sprintf_noargs};
+use crate::help::INFO_HELP;
 use serf_rpc::{StatsResponse, StatsSection};
 
 /// One `stats` section: raw key/value bytes, `None` for a nil map.

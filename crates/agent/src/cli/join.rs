@@ -1,8 +1,8 @@
 //! `serf join`.
 
-use super::help::JOIN_HELP;
 use super::{connect, out, parse_flags, usage_error, with_rpc};
 use crate::flags::{FlagSet, Kind};
+use crate::help::JOIN_HELP;
 
 /// `serf join [-replay] address ...`.
 pub(super) async fn join(args: &[String]) -> i32 {

@@ -1,8 +1,8 @@
 //! `serf keys`.
 
-use super::help::KEYS_HELP;
 use super::{columnize_lines, connect, out, parse_flags, with_rpc};
 use crate::flags::{FlagSet, Kind};
+use crate::help::KEYS_HELP;
 
 /// `PrefixedUi{InfoPrefix: "==> "}.Info`.
 fn info(msg: &str) {

@@ -1,8 +1,8 @@
 //! `serf leave`.
 
-use super::help::LEAVE_HELP;
 use super::{connect, out, parse_flags, with_rpc};
 use crate::flags::FlagSet;
+use crate::help::LEAVE_HELP;
 
 /// `serf leave`.
 pub(super) async fn leave(args: &[String]) -> i32 {

@@ -1,9 +1,9 @@
 //! `serf members`.
 
-use super::gofmt::{json_str_map, json_string};
-use super::help::MEMBERS_HELP;
 use super::{columnize_lines, connect, out, parse_flags, unmarshal_tags, with_rpc};
 use crate::flags::{FlagSet, Kind};
+use crate::gofmt::{json_str_map, json_string};
+use crate::help::MEMBERS_HELP;
 use serf_rpc::{Member as RpcMember, MembersFilteredRequest};
 use std::net::IpAddr;
 

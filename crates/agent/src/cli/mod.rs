@@ -8,8 +8,6 @@
 mod app;
 mod event;
 mod force_leave;
-pub(crate) mod gofmt;
-pub(crate) mod help;
 mod info;
 mod join;
 mod keygen;
@@ -26,6 +24,7 @@ mod version;
 pub use app::{dispatch, exit_quietly_on_broken_pipe, VERSION};
 
 use crate::flags::{FlagSet, Kind, Parsed};
+use crate::help;
 use serf_rpc::Client;
 use std::io::Write;
 

@@ -1,9 +1,9 @@
 //! `serf monitor`.
 
-use super::gofmt::GoValue;
-use super::help::MONITOR_HELP;
 use super::{connect, out, out_bytes, parse_flags, with_rpc, Interrupt};
 use crate::flags::{FlagSet, Kind};
+use crate::gofmt::GoValue;
+use crate::help::MONITOR_HELP;
 use serf_wire::msgpack::Reader;
 
 /// The lines Go prints for one event-stream record (`map[string]interface{}`): `Event Info:`

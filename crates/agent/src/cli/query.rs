@@ -1,9 +1,9 @@
 //! `serf query`.
 
-use super::gofmt::{json_str_map, json_string};
-use super::help::QUERY_HELP;
 use super::{connect, out, out_bytes, parse_flags, unmarshal_tags, with_rpc, Interrupt};
 use crate::flags::{FlagSet, Kind};
+use crate::gofmt::{json_str_map, json_string};
+use crate::help::QUERY_HELP;
 use serf_rpc::{Client, QueryRecord, QueryRecordType, QueryRequest, StreamHandle};
 
 /// What the query stream delivered next (Go's `ackCh`/`respCh` reads).

@@ -1,9 +1,9 @@
 //! `serf reachability`.
 
-use super::help::REACHABILITY_HELP;
 use super::query::{next_query_event, QueryEvent};
 use super::{connect, out, parse_flags, with_rpc, Interrupt};
 use crate::flags::{FlagSet, Kind};
+use crate::help::REACHABILITY_HELP;
 use serf_rpc::QueryRequest;
 use std::collections::BTreeSet;
 use std::time::Instant;

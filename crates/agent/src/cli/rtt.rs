@@ -1,10 +1,10 @@
 //! `serf rtt`.
 
-use super::gofmt::quote_str;
-use super::help::RTT_HELP;
 use super::info::sorted_sections;
 use super::{connect, out, parse_flags, with_rpc};
 use crate::flags::FlagSet;
+use crate::gofmt::quote_str;
+use crate::help::RTT_HELP;
 use serf_rpc::{Client, Coordinate as RpcCoordinate};
 
 /// Go's `Coordinate.DistanceTo(..).Seconds() * 1000`: the distance truncated to whole

@@ -1,8 +1,8 @@
 //! `serf tags`.
 
-use super::help::TAGS_HELP;
 use super::{connect, out, parse_flags, unmarshal_tags, with_rpc};
 use crate::flags::{FlagSet, Kind};
+use crate::help::TAGS_HELP;
 use serf_rpc::TagsRequest;
 
 /// `serf tags [-set key=value]... [-delete key]...`.

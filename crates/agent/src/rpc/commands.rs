@@ -165,7 +165,7 @@ pub(super) async fn event(c: &mut Conn<'_>, req: EventRequest) -> Result<Outcome
     tracing::debug!(
         target: "serf::agent",
         "Requesting user event send: {name}. Coalesced: {coalesce}. Payload: {}",
-        crate::cli::gofmt::quote(&payload)
+        crate::gofmt::quote(&payload)
     );
     let err = match c.ctl.agent.user_event(&name, &payload, coalesce) {
         Ok(()) => String::new(),

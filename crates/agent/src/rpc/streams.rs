@@ -176,7 +176,7 @@ pub(super) async fn query(c: &mut Conn<'_>, req: QueryRequest) -> Result<Outcome
     tracing::debug!(
         target: "serf::agent",
         "Requesting query send: {name}. Payload: {}",
-        crate::cli::gofmt::quote(&payload)
+        crate::gofmt::quote(&payload)
     );
     let mut handle = match c.ctl.agent.query(&name, &payload, &params) {
         Err(e) => {
