@@ -13,7 +13,7 @@
 
 use crate::body::Body;
 use crate::dial::{dial_error, resolve};
-use crate::error::{ClientError, DecodeError, ReadError};
+use crate::error::{ClientError, DecodeError};
 use crate::header::{Command, ResponseHeader};
 use crate::reader::ObjectReader;
 use crate::records::{LogRecord, QueryRecord, StreamEvent};
@@ -172,7 +172,8 @@ impl Client {
         Self::handshake(sock, auth).await
     }
 
-    /// Handshakes (and authenticates) on an open connection.
+    /// `handshake {Version: 1}` (and `auth` if `auth` is not empty) on an open connection;
+    /// [`Client::connect`] dials and calls this.
     pub async fn handshake(sock: TcpStream, auth: &str) -> Result<Client, ClientError> {
         let (rd, wr) = sock.into_split();
         let mut c = Client {
@@ -188,12 +189,20 @@ impl Client {
         c.call(Command::Handshake, Some(&hs.encode()), false)
             .await?;
         if !auth.is_empty() {
-            let a = AuthRequest {
-                auth_key: auth.to_string(),
-            };
-            c.call(Command::Auth, Some(&a.encode()), false).await?;
+            c.auth(auth).await?;
         }
         Ok(c)
+    }
+
+    /// `auth`: authenticates with the agent's `rpc_auth` token ([`Client::connect`] does
+    /// this when given a token).
+    pub async fn auth(&mut self, token: &str) -> Result<(), ClientError> {
+        let a = AuthRequest {
+            auth_key: token.to_string(),
+        };
+        self.call(Command::Auth, Some(&a.encode()), false)
+            .await
+            .map(|_| ())
     }
 
     fn next_seq(&mut self) -> u64 {
@@ -239,13 +248,8 @@ impl Client {
         }
         match self.rd.next().await {
             Ok(o) => Ok(o),
-            Err(
-                ReadError::Closed
-                | ReadError::Truncated
-                | ReadError::TooLarge
-                | ReadError::Malformed(_)
-                | ReadError::Io(_),
-            ) => {
+            // Go's client treats every read failure as the end of the connection.
+            Err(_) => {
                 self.closed = true;
                 Err(ClientError::Closed)
             }

@@ -208,12 +208,7 @@ async fn client(sock: TcpStream, peer: SocketAddr, ctl: Ctl) {
 }
 
 /// Writes a response header and optional body in one write.
-pub(super) async fn send(
-    wr: &Wr,
-    seq: u64,
-    error: &str,
-    body: Option<Vec<u8>>,
-) -> Result<(), String> {
+async fn send(wr: &Wr, seq: u64, error: &str, body: Option<Vec<u8>>) -> Result<(), String> {
     let mut out = serf_rpc::Body::encode(&ResponseHeader::new(seq, error));
     if let Some(b) = body {
         out.extend_from_slice(&b);
