@@ -2,24 +2,33 @@
 //! member state machine, user events and the push/pull state (docs/serf-protocol.md).
 //!
 //! [`Serf`] owns a [`serf_membership::Memberlist`] whose delegate is the Serf state, and is
-//! driven exactly like it: feed packets, stream messages and time; drain transmits and
-//! [`Event`]s.
+//! driven exactly like it, as a [`serf_membership::Machine`]: feed packets, stream
+//! messages, stream outcomes and time; drain transmits and [`Event`]s. Everything Serf
+//! does over time is a state of this machine with a deadline on one timer table
+//! ([`Serf::timers`]): query deadlines, reaping, reconnects, queue checks, the
+//! name-conflict vote, key operations across the cluster ([`Serf::key_op`], answered by
+//! [`Event::KeyOpDone`]) and the graceful leave ([`Serf::leave`], [`Serf::leave_result`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod clock;
 pub mod coordinate;
 pub mod goregex;
+pub mod keyop;
+mod leave;
 pub mod query;
 pub mod state;
 
 pub use clock::LamportClock;
+pub use keyop::KeyOpResult;
 pub use query::{KeyOpKind, KeyResponse, QueryParams};
 pub use state::{Event, Member, MemberStatus, SerfConfig, SerfState, USER_EVENT_SIZE_HARD_LIMIT};
 
-use serf_membership::{Config, Memberlist, Transmit};
+use leave::LeavePhase;
+use serf_membership::{Config, Machine, Memberlist, StreamPurpose, Transmit};
 use serf_wire::serf::{serf_type, JoinIntent, LeaveIntent, SerfMessage};
 use serf_wire::stream::StreamMsg;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -31,6 +40,23 @@ pub const PROTOCOL_MAX: u8 = 5;
 /// Broadcast notification token of our leave intent.
 const LEAVE_INTENT_TOKEN: u64 = 1;
 
+/// The core's timers (see [`Serf::timers`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Timer {
+    /// A timer of the membership core.
+    Memberlist(serf_membership::Timer),
+    /// The next reap of long-failed and long-left members.
+    Reap,
+    /// The next attempt to reconnect a failed member.
+    Reconnect,
+    /// The next check of the broadcast queue depths.
+    QueueCheck,
+    /// A query of ours reaches its deadline.
+    Query,
+    /// The current phase of a graceful leave times out or ends.
+    Leave,
+}
+
 /// A Serf node: memberlist plus the Serf state machine.
 #[derive(Debug)]
 pub struct Serf {
@@ -38,6 +64,11 @@ pub struct Serf {
     keyring_version: u64,
     /// A running `_serf_conflict` vote: (ltime, id, responses, matching).
     conflict: Option<(u64, u32, usize, usize)>,
+    /// Key operations of ours, by query: `None` once reported (until the query ends).
+    key_ops: HashMap<(u64, u32), Option<KeyOpResult>>,
+    leave: LeavePhase,
+    /// Set when a leave phase timed out.
+    leave_error: Option<String>,
     shutdown: bool,
 }
 
@@ -77,6 +108,9 @@ impl Serf {
             ml,
             keyring_version: 0,
             conflict: None,
+            key_ops: HashMap::new(),
+            leave: LeavePhase::Idle,
+            leave_error: None,
             shutdown: false,
         })
     }
@@ -110,9 +144,44 @@ impl Serf {
     pub fn poll_event(&mut self) -> Option<Event> {
         loop {
             let ev = self.ml.delegate_mut().events.pop_front()?;
-            if !self.conflict_vote(&ev) {
-                return Some(ev);
+            match self.key_op_event(&ev) {
+                Some(Some(done)) => return Some(done),
+                Some(None) => {}
+                None => {
+                    if !self.conflict_vote(&ev) {
+                        return Some(ev);
+                    }
+                }
             }
+        }
+    }
+
+    /// Counts the results of our key operations: `None` if `ev` is not about one of them,
+    /// else the [`Event::KeyOpDone`] it completes, if any.
+    fn key_op_event(&mut self, ev: &Event) -> Option<Option<Event>> {
+        let key = match ev {
+            Event::QueryAck { ltime, id, .. }
+            | Event::QueryResponse { ltime, id, .. }
+            | Event::QueryDone { ltime, id } => (*ltime, *id),
+            _ => return None,
+        };
+        let slot = self.key_ops.get_mut(&key)?;
+        let done = |r: KeyOpResult| Event::KeyOpDone {
+            ltime: key.0,
+            id: key.1,
+            result: Box::new(r.finish()),
+        };
+        match ev {
+            Event::QueryResponse { from, payload, .. } => {
+                let finished = slot.as_mut().is_some_and(|r| r.add(from.clone(), payload));
+                Some(if finished {
+                    slot.take().map(done)
+                } else {
+                    None
+                })
+            }
+            Event::QueryDone { .. } => Some(self.key_ops.remove(&key).flatten().map(done)),
+            _ => Some(None),
         }
     }
 
@@ -309,33 +378,57 @@ impl Serf {
         self.ml.delegate_mut().respond(ltime, id, payload)
     }
 
-    /// Starts a key operation across the cluster (the internal query); answers arrive as
-    /// query events with [`KeyResponse`] payloads. Returns `(ltime, id, deadline)` and the
-    /// number of nodes expected to answer.
-    pub fn key_query(
+    /// Starts a key operation across the cluster (Serf's key manager: the internal
+    /// `_serf_*` key query, `key` being the raw key, empty for list). Every node's answer
+    /// is counted; [`Event::KeyOpDone`] with the query's `(ltime, id)` (returned here)
+    /// reports the outcome once every node alive at the start answered or the query
+    /// ended.
+    pub fn key_op(
         &mut self,
         now: Duration,
         kind: KeyOpKind,
         key: &[u8],
-    ) -> Result<((u64, u32, Duration), usize), String> {
+    ) -> Result<(u64, u32), String> {
         let expected = self.ml.num_alive();
         let params = QueryParams::default();
-        let r = self.query(now, kind.query_name(), &query::key_request(key), &params)?;
-        Ok((r, expected))
+        let (ltime, id, _) =
+            self.query(now, kind.query_name(), &query::key_request(key), &params)?;
+        let result = KeyOpResult {
+            num_nodes: expected,
+            ..KeyOpResult::default()
+        };
+        self.key_ops.insert((ltime, id), Some(result));
+        Ok((ltime, id))
     }
 
-    /// Next deadline.
-    pub fn poll_timeout(&self) -> Duration {
-        let st = self.state();
-        let mut t = self
-            .ml
-            .poll_timeout()
-            .min(st.next_reap)
-            .min(st.next_reconnect)
-            .min(st.next_queue_check);
-        if let Some(q) = st.next_query_deadline() {
-            t = t.min(q);
+    /// Every armed timer with its deadline: the one table [`Serf::handle_timeout`] works
+    /// through, membership's timers included.
+    pub fn timers(&self) -> Vec<(Timer, Duration)> {
+        let mut t = Vec::new();
+        self.for_each_timer(|name, at| t.push((name, at)));
+        t
+    }
+
+    fn for_each_timer(&self, mut f: impl FnMut(Timer, Duration)) {
+        for (name, at) in self.ml.timers() {
+            f(Timer::Memberlist(name), at);
         }
+        let st = self.state();
+        f(Timer::Reap, st.next_reap);
+        f(Timer::Reconnect, st.next_reconnect);
+        f(Timer::QueueCheck, st.next_queue_check);
+        if let Some(q) = st.next_query_deadline() {
+            f(Timer::Query, q);
+        }
+        if let Some(l) = self.leave.deadline() {
+            f(Timer::Leave, l);
+        }
+    }
+
+    /// Next deadline: the earliest of [`Serf::timers`].
+    pub fn poll_timeout(&self) -> Duration {
+        let mut t = self.state().next_reap;
+        self.for_each_timer(|_, at| t = t.min(at));
         t
     }
 
@@ -349,6 +442,7 @@ impl Serf {
             self.ml.delegate_mut().next_reconnect = now + iv;
             self.reconnect();
         }
+        self.step_leave(now);
     }
 
     /// Serf's reconnect: with probability failed/alive, push/pull-join one random failed
@@ -391,6 +485,20 @@ impl Serf {
     pub fn handle_packet(&mut self, now: Duration, from: SocketAddr, data: &[u8]) {
         self.ml.handle_packet(now, from, data);
         self.start_conflict_vote(now);
+        self.step_leave(now);
+    }
+
+    /// The outcome of a stream exchange asked for by a [`Transmit::Stream`], or of a join
+    /// push/pull ([`StreamPurpose::Join`]).
+    pub fn handle_stream_result(
+        &mut self,
+        now: Duration,
+        purpose: StreamPurpose,
+        reply: Result<StreamMsg, String>,
+    ) -> Result<(), String> {
+        let r = self.ml.handle_stream_result(now, purpose, reply);
+        self.start_conflict_vote(now);
+        r
     }
 
     /// A stream request arrived; returns the framed reply.
@@ -431,15 +539,18 @@ impl Serf {
         }
     }
 
-    /// Starts a graceful leave (Serf part): marks us leaving and gossips a leave intent.
-    /// Then wait for [`Serf::leave_intent_sent`], call [`Serf::leave_memberlist`], wait for
-    /// [`Serf::leave_done`].
-    pub fn leave(&mut self) -> Result<(), String> {
+    /// Starts a graceful leave: marks us leaving and gossips a leave intent; then, on the
+    /// core's own timers, memberlist's leave and the propagation delay (see the `leave`
+    /// module). [`Serf::leave_result`] tells when it is over.
+    pub fn leave(&mut self, now: Duration) -> Result<(), String> {
         let others = self.ml.num_alive() > 1;
         let st = self.ml.delegate_mut();
         match st.local_status() {
             Some(MemberStatus::Leaving) => return Err("Leave already in progress".to_string()),
-            Some(MemberStatus::Left) => return Ok(()),
+            Some(MemberStatus::Left) => {
+                self.leave = LeavePhase::Done;
+                return Ok(());
+            }
             _ => {}
         }
         st.leaving = true;
@@ -455,7 +566,20 @@ impl Serf {
         if others {
             st.queue_intent(SerfMessage::Leave(msg).encode(), Some(LEAVE_INTENT_TOKEN));
         }
+        let deadline = now + self.state().cfg.broadcast_timeout;
+        self.leave = LeavePhase::Intent { deadline };
+        self.leave_error = None;
+        self.step_leave(now);
         Ok(())
+    }
+
+    /// `None` while no leave finished; then `Ok`, or the first step that timed out (Go's
+    /// `timeout while waiting for graceful leave`).
+    pub fn leave_result(&self) -> Option<Result<(), String>> {
+        (self.leave == LeavePhase::Done).then(|| match &self.leave_error {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        })
     }
 
     /// Whether our leave intent has been gossiped enough.
@@ -463,22 +587,51 @@ impl Serf {
         self.state().leave_intent_sent
     }
 
-    /// Second step of a leave: memberlist's dead-about-self broadcast.
-    pub fn leave_memberlist(&mut self, now: Duration) {
-        self.ml.leave(now);
-    }
-
-    /// Whether memberlist's leave broadcast is done.
-    pub fn leave_done(&self) -> bool {
-        self.ml.leave_broadcast_done()
-    }
-
-    /// Marks the local member left (after the propagate delay).
-    pub fn finish_leave(&mut self) {
-        let st = self.ml.delegate_mut();
-        let name = st.name.clone();
-        if let Some(m) = st.members.get_mut(&name) {
-            m.status = MemberStatus::Left;
+    /// Moves a graceful leave on as far as `now` allows.
+    fn step_leave(&mut self, now: Duration) {
+        loop {
+            let next = match self.leave {
+                LeavePhase::Intent { deadline } => {
+                    let sent = self.state().leave_intent_sent;
+                    if !sent && now < deadline {
+                        return;
+                    }
+                    if !sent {
+                        tracing::warn!("timeout while waiting for graceful leave");
+                        self.leave_error =
+                            Some("timeout while waiting for graceful leave".to_string());
+                    }
+                    self.ml.leave(now);
+                    LeavePhase::Memberlist {
+                        deadline: now + self.state().cfg.broadcast_timeout,
+                    }
+                }
+                LeavePhase::Memberlist { deadline } => {
+                    let done = self.ml.leave_broadcast_done();
+                    if !done && now < deadline {
+                        return;
+                    }
+                    if !done {
+                        tracing::warn!("timeout waiting for leave broadcast");
+                    }
+                    LeavePhase::Propagate {
+                        until: now + self.state().cfg.leave_propagate_delay,
+                    }
+                }
+                LeavePhase::Propagate { until } => {
+                    if now < until {
+                        return;
+                    }
+                    let st = self.ml.delegate_mut();
+                    let name = st.name.clone();
+                    if let Some(m) = st.members.get_mut(&name) {
+                        m.status = MemberStatus::Left;
+                    }
+                    LeavePhase::Done
+                }
+                LeavePhase::Idle | LeavePhase::Done => return,
+            };
+            self.leave = next;
         }
     }
 
@@ -507,6 +660,64 @@ impl Serf {
         };
         st.handle_leave_intent(&msg);
         st.queue_intent(SerfMessage::Leave(msg).encode(), None);
+    }
+}
+
+impl Machine for Serf {
+    type Delegate = SerfState;
+
+    fn memberlist(&self) -> &Memberlist<SerfState> {
+        &self.ml
+    }
+
+    fn handle_packet(&mut self, now: Duration, from: SocketAddr, data: &[u8]) {
+        Serf::handle_packet(self, now, from, data);
+    }
+
+    fn handle_stream(
+        &mut self,
+        now: Duration,
+        from: SocketAddr,
+        msg: StreamMsg,
+    ) -> Option<Vec<u8>> {
+        Serf::handle_stream(self, now, from, msg)
+    }
+
+    fn handle_stream_result(
+        &mut self,
+        now: Duration,
+        purpose: StreamPurpose,
+        reply: Result<StreamMsg, String>,
+    ) -> Result<(), String> {
+        Serf::handle_stream_result(self, now, purpose, reply)
+    }
+
+    fn handle_timeout(&mut self, now: Duration) {
+        Serf::handle_timeout(self, now);
+    }
+
+    fn poll_timeout(&self) -> Duration {
+        Serf::poll_timeout(self)
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        Serf::poll_transmit(self)
+    }
+
+    fn join_request(&mut self, replay: bool) -> Vec<u8> {
+        Serf::join_request(self, replay)
+    }
+
+    fn join_finished(&mut self, _now: Duration, contacted: usize) {
+        Serf::join_finished(self, contacted);
+    }
+
+    fn start_leave(&mut self, now: Duration) -> Result<(), String> {
+        self.leave(now)
+    }
+
+    fn leave_finished(&self) -> bool {
+        self.leave == LeavePhase::Done
     }
 }
 

@@ -56,6 +56,12 @@ pub struct SerfConfig {
     /// Run the `_serf_conflict` vote when another node claims our name (agent:
     /// `disable_name_resolution` turns it off).
     pub enable_name_conflict_resolution: bool,
+    /// How long each step of a graceful leave waits for its broadcast (Go's
+    /// `BroadcastTimeout`, default 5 s).
+    pub broadcast_timeout: Duration,
+    /// How long a leaving node keeps answering after its leave went out (Go's
+    /// `LeavePropagateDelay`, default 1 s).
+    pub leave_propagate_delay: Duration,
 }
 
 impl Default for SerfConfig {
@@ -75,6 +81,8 @@ impl Default for SerfConfig {
             query_buffer_size: 512,
             reconnect_interval: Duration::from_secs(30),
             enable_name_conflict_resolution: true,
+            broadcast_timeout: Duration::from_secs(5),
+            leave_propagate_delay: Duration::from_secs(1),
         }
     }
 }
@@ -183,6 +191,16 @@ pub enum Event {
         ltime: u64,
         /// Id.
         id: u32,
+    },
+    /// A key operation started with `Serf::key_op` is over: every expected node answered,
+    /// or its query ended.
+    KeyOpDone {
+        /// Query clock of the key query.
+        ltime: u64,
+        /// Its id.
+        id: u32,
+        /// What the nodes reported.
+        result: Box<crate::KeyOpResult>,
     },
     /// user event
     User {
@@ -299,6 +317,11 @@ impl SerfState {
     /// One member.
     pub fn member(&self, name: &str) -> Option<&Member> {
         self.members.get(name)
+    }
+
+    /// The Serf configuration.
+    pub fn config(&self) -> &SerfConfig {
+        &self.cfg
     }
 
     /// Current tags.

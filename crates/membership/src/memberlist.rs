@@ -110,25 +110,51 @@ pub enum Transmit {
         /// Bytes.
         data: Vec<u8>,
     },
-    /// Open a stream, write `data`, read one reply, give it to
-    /// [`Memberlist::handle_push_pull_reply`] (periodic anti-entropy, `join == false`).
-    PushPull {
+    /// Open a stream to `to` within `timeout`, write `data`, read one framed reply, and
+    /// hand the outcome to [`Machine::handle_stream_result`](crate::Machine::handle_stream_result)
+    /// with this `purpose`.
+    Stream {
         /// Destination.
         to: SocketAddr,
         /// Framed request.
         data: Vec<u8>,
+        /// Time allowed for connecting, writing and reading the reply.
+        timeout: Duration,
+        /// What the exchange is for.
+        purpose: StreamPurpose,
     },
-    /// TCP fallback ping: open a stream within `timeout`, write, read an ack, report with
-    /// [`Memberlist::handle_stream_ping_result`].
-    StreamPing {
-        /// Destination.
-        to: SocketAddr,
+}
+
+/// The membership core's timers (see [`Memberlist::timers`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Timer {
+    /// The next probe round.
+    Probe,
+    /// A probe got no direct ack in time: ask others to probe (indirect pings).
+    IndirectProbe,
+    /// The probe round's deadline: the target is suspected if nobody acked.
+    ProbeTimeout,
+    /// The next gossip round.
+    Gossip,
+    /// The next anti-entropy push/pull.
+    PushPull,
+    /// A suspicion timeout (one per suspected node).
+    Suspicion,
+    /// A relayed ping expires (and a nack may be due).
+    RelayExpiry,
+}
+
+/// What a stream exchange is for; the driver passes it back with the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamPurpose {
+    /// A join push/pull the driver started (the reply is merged; errors are reported).
+    Join,
+    /// Periodic anti-entropy push/pull, or Serf's reconnect.
+    PushPull,
+    /// TCP fallback ping expecting an ack with this sequence number.
+    Ping {
         /// Sequence number expected in the ack.
         seq: u32,
-        /// Framed ping.
-        data: Vec<u8>,
-        /// Time left.
-        timeout: Duration,
     },
 }
 
@@ -324,21 +350,39 @@ impl<D: Delegate> Memberlist<D> {
         self.out.pop_front()
     }
 
-    /// When [`Memberlist::handle_timeout`] must next be called.
+    /// When [`Memberlist::handle_timeout`] must next be called: the earliest of
+    /// [`Memberlist::timers`].
     pub fn poll_timeout(&self) -> Duration {
-        let mut t = self.next_gossip.min(self.next_push_pull);
-        match &self.probe {
-            Some(p) if !p.indirect_sent => t = t.min(p.indirect_at),
-            Some(p) => t = t.min(p.deadline),
-            None => t = t.min(self.next_probe),
-        }
-        for s in self.suspicions.values() {
-            t = t.min(s.deadline);
-        }
-        for r in self.relays.values() {
-            t = t.min(r.expires);
-        }
-        t
+        self.timers()
+            .map(|(_, t)| t)
+            .min()
+            .unwrap_or(self.next_gossip)
+    }
+
+    /// Every armed timer with its deadline: the timer table [`Memberlist::handle_timeout`]
+    /// works through.
+    pub fn timers(&self) -> impl Iterator<Item = (Timer, Duration)> + '_ {
+        let probe = match &self.probe {
+            Some(p) if !p.indirect_sent => (Timer::IndirectProbe, p.indirect_at),
+            Some(p) => (Timer::ProbeTimeout, p.deadline),
+            None => (Timer::Probe, self.next_probe),
+        };
+        [
+            (Timer::Gossip, self.next_gossip),
+            (Timer::PushPull, self.next_push_pull),
+            probe,
+        ]
+        .into_iter()
+        .chain(
+            self.suspicions
+                .values()
+                .map(|s| (Timer::Suspicion, s.deadline)),
+        )
+        .chain(
+            self.relays
+                .values()
+                .map(|r| (Timer::RelayExpiry, r.expires)),
+        )
     }
 
     /// Runs every timer due at `now`.
@@ -575,6 +619,32 @@ impl<D: Delegate> Memberlist<D> {
             StreamMsg::PushPull(pp) => self.merge_remote(now, &pp),
             StreamMsg::Err(e) => Err(format!("remote error: {}", e.error)),
             _ => Err("unexpected reply to push/pull".to_string()),
+        }
+    }
+
+    /// The outcome of a stream exchange asked for by [`Transmit::Stream`] (or a join the
+    /// driver started with [`StreamPurpose::Join`]): `reply` is the decoded reply, or why
+    /// there was none. Push/pull replies are merged; errors come back as text, as Go
+    /// reports them from `Join`.
+    pub fn handle_stream_result(
+        &mut self,
+        now: Duration,
+        purpose: StreamPurpose,
+        reply: Result<StreamMsg, String>,
+    ) -> Result<(), String> {
+        match purpose {
+            StreamPurpose::Join | StreamPurpose::PushPull => {
+                self.handle_push_pull_reply(now, reply?)
+            }
+            StreamPurpose::Ping { seq } => {
+                let ok = matches!(&reply, Ok(StreamMsg::Ack(a)) if a.seq_no == seq);
+                self.handle_stream_ping_result(now, seq, ok);
+                match reply {
+                    Ok(_) if ok => Ok(()),
+                    Ok(_) => Err("unexpected reply to a stream ping".to_string()),
+                    Err(e) => Err(e),
+                }
+            }
         }
     }
 
@@ -959,11 +1029,11 @@ impl<D: Delegate> Memberlist<D> {
             .encode();
             let data = self.encode_stream(&ping);
             let timeout = deadline.saturating_sub(now);
-            self.out.push_back(Transmit::StreamPing {
+            self.out.push_back(Transmit::Stream {
                 to: target.socket_addr(),
-                seq,
                 data,
                 timeout,
+                purpose: StreamPurpose::Ping { seq },
             });
         }
     }
@@ -1069,7 +1139,12 @@ impl<D: Delegate> Memberlist<D> {
     /// [`Memberlist::handle_push_pull_reply`].
     pub fn push_pull_to(&mut self, to: SocketAddr, join: bool) {
         let data = self.local_push_pull(join);
-        self.out.push_back(Transmit::PushPull { to, data });
+        self.out.push_back(Transmit::Stream {
+            to,
+            data,
+            timeout: self.cfg.tcp_timeout,
+            purpose: StreamPurpose::PushPull,
+        });
     }
 
     fn periodic_push_pull(&mut self) {
@@ -1081,9 +1156,11 @@ impl<D: Delegate> Memberlist<D> {
             return;
         };
         let data = self.local_push_pull(false);
-        self.out.push_back(Transmit::PushPull {
+        self.out.push_back(Transmit::Stream {
             to: peer.socket_addr(),
             data,
+            timeout: self.cfg.tcp_timeout,
+            purpose: StreamPurpose::PushPull,
         });
     }
 

@@ -14,12 +14,13 @@ mod net;
 pub mod private_ip;
 pub mod snapshot;
 
-pub use serf_core::{Event, KeyOpKind, KeyResponse, Member, MemberStatus, QueryParams, SerfConfig};
+pub use serf_core::{
+    Event, KeyOpKind, KeyOpResult, KeyResponse, Member, MemberStatus, QueryParams, SerfConfig,
+};
 pub use serf_membership::Config as MemberlistConfig;
 
 use serf_core::Serf;
-use serf_membership::Transmit;
-use serf_wire::stream::StreamMsg;
+use serf_membership::{StreamPurpose, Transmit};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -131,7 +132,8 @@ pub(crate) struct Shared {
     snapshot: Option<SnapshotWriter>,
     keyring_file: Option<std::path::PathBuf>,
     tags_file: Option<std::path::PathBuf>,
-    broadcast_timeout: Duration,
+    /// Set once a graceful leave is over (the core's `leave_result`).
+    left: tokio::sync::watch::Sender<Option<Result<(), String>>>,
     first_events: Mutex<Option<broadcast::Receiver<Event>>>,
 }
 
@@ -146,6 +148,60 @@ pub(crate) struct StreamOpts {
 impl Shared {
     fn now(&self) -> Duration {
         self.start.elapsed()
+    }
+
+    /// Runs a stream exchange the core asked for (anti-entropy push/pull, reconnect,
+    /// fallback ping) in a task of its own, within the outbound stream limit, and hands
+    /// the outcome back to the core.
+    fn spawn_exchange(
+        self: &Arc<Self>,
+        serf: &Serf,
+        to: SocketAddr,
+        data: Vec<u8>,
+        timeout: Duration,
+        purpose: StreamPurpose,
+    ) {
+        let Ok(permit) = self.outbound.clone().try_acquire_owned() else {
+            return;
+        };
+        // memberlist's debug line names the peer of a push/pull.
+        let peer = match purpose {
+            StreamPurpose::Ping { .. } => None,
+            StreamPurpose::Join | StreamPurpose::PushPull => Some(
+                serf.memberlist()
+                    .nodes()
+                    .find(|n| n.socket_addr() == to)
+                    .map_or(String::new(), |n| n.name.clone()),
+            ),
+        };
+        let me = self.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let started = Instant::now();
+            let mut opts = me.stream_opts();
+            opts.tcp_timeout = timeout;
+            let reply = net::exchange(&opts, to, &data, peer.as_deref()).await;
+            let exchange_failed = reply.is_err();
+            let result = {
+                let mut s = me.lock();
+                let now = me.now();
+                let r = s.handle_stream_result(now, purpose, reply);
+                me.flush(&mut s);
+                r
+            };
+            if let (StreamPurpose::PushPull, Err(e)) = (purpose, result) {
+                if exchange_failed {
+                    warn!(%to, error = %e, "push/pull failed");
+                } else {
+                    warn!(%to, error = %e, "push/pull merge failed");
+                }
+            }
+            if purpose == StreamPurpose::PushPull {
+                metrics::histogram!("memberlist.pushPullNode")
+                    .record(started.elapsed().as_secs_f64() * 1e3);
+            }
+            me.wake.notify_one();
+        });
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Serf> {
@@ -170,57 +226,12 @@ impl Shared {
                     Ok(n) => metrics::counter!("memberlist.udp.sent").increment(n as u64),
                     Err(e) => debug!(%to, error = %e, "udp send failed"),
                 },
-                Transmit::PushPull { to, data } => {
-                    let peer = serf
-                        .memberlist()
-                        .nodes()
-                        .find(|n| n.socket_addr() == to)
-                        .map_or(String::new(), |n| n.name.clone());
-                    let me = self.clone();
-                    if let Ok(permit) = self.outbound.clone().try_acquire_owned() {
-                        tokio::spawn(async move {
-                            let _permit = permit;
-                            let started = Instant::now();
-                            match net::exchange(&me.stream_opts(), to, &data, Some(&peer)).await {
-                                Ok(msg) => {
-                                    let mut s = me.lock();
-                                    let now = me.now();
-                                    if let Err(e) = s.handle_push_pull_reply(now, msg) {
-                                        warn!(%to, error = %e, "push/pull merge failed");
-                                    }
-                                    me.flush(&mut s);
-                                }
-                                Err(e) => warn!(%to, error = %e, "push/pull failed"),
-                            }
-                            metrics::histogram!("memberlist.pushPullNode")
-                                .record(started.elapsed().as_secs_f64() * 1e3);
-                            me.wake.notify_one();
-                        });
-                    }
-                }
-                Transmit::StreamPing {
+                Transmit::Stream {
                     to,
-                    seq,
                     data,
                     timeout,
-                } => {
-                    let me = self.clone();
-                    if let Ok(permit) = self.outbound.clone().try_acquire_owned() {
-                        tokio::spawn(async move {
-                            let _permit = permit;
-                            let mut opts = me.stream_opts();
-                            opts.tcp_timeout = timeout;
-                            let ok = matches!(
-                                net::exchange(&opts, to, &data, None).await,
-                                Ok(StreamMsg::Ack(a)) if a.seq_no == seq
-                            );
-                            let mut s = me.lock();
-                            let now = me.now();
-                            s.memberlist_mut().handle_stream_ping_result(now, seq, ok);
-                            me.flush(&mut s);
-                        });
-                    }
-                }
+                    purpose,
+                } => self.spawn_exchange(serf, to, data, timeout, purpose),
             }
         }
         while let Some(ev) = serf.poll_event() {
@@ -241,7 +252,8 @@ impl Shared {
             let key = match &ev {
                 Event::QueryAck { ltime, id, .. }
                 | Event::QueryResponse { ltime, id, .. }
-                | Event::QueryDone { ltime, id } => Some((*ltime, *id)),
+                | Event::QueryDone { ltime, id }
+                | Event::KeyOpDone { ltime, id, .. } => Some((*ltime, *id)),
                 _ => None,
             };
             match key {
@@ -250,7 +262,7 @@ impl Shared {
                         Ok(g) => g,
                         Err(p) => p.into_inner(),
                     };
-                    let done = matches!(ev, Event::QueryDone { .. });
+                    let done = matches!(ev, Event::QueryDone { .. } | Event::KeyOpDone { .. });
                     if let Some(tx) = routes.get(&k) {
                         if tx.try_send(ev).is_err() {
                             debug!("query result dropped: receiver full or gone");
@@ -264,6 +276,15 @@ impl Shared {
                     let _ = self.events.send(ev);
                 }
             }
+        }
+        if let Some(r) = serf.leave_result() {
+            self.left.send_if_modified(|v| {
+                let changed = v.is_none();
+                if changed {
+                    *v = Some(r);
+                }
+                changed
+            });
         }
         if let Some(sn) = &self.snapshot {
             sn.clocks(
@@ -346,6 +367,8 @@ impl Agent {
         let mut seed = [0u8; 8];
         getrandom::getrandom(&mut seed)
             .map_err(|e| Error::Config(format!("no randomness: {e}")))?;
+        opts.serf.broadcast_timeout = opts.broadcast_timeout;
+        opts.serf.leave_propagate_delay = LEAVE_PROPAGATE_DELAY;
         let ml = opts.memberlist.clone();
         let stream_opts = StreamOpts {
             keyring: ml.keyring.clone(),
@@ -396,7 +419,7 @@ impl Agent {
             snapshot: snap.map(SnapshotWriter::spawn),
             keyring_file: opts.keyring_file,
             tags_file: opts.tags_file,
-            broadcast_timeout: opts.broadcast_timeout,
+            left: tokio::sync::watch::channel(None).0,
             first_events: Mutex::new(Some(first_events)),
         });
         {
@@ -503,7 +526,7 @@ impl Agent {
                     Ok(msg) => {
                         let mut s = self.shared.lock();
                         let now = self.shared.now();
-                        let r = s.handle_push_pull_reply(now, msg);
+                        let r = s.handle_stream_result(now, StreamPurpose::Join, Ok(msg));
                         self.shared.flush(&mut s);
                         r
                     }
@@ -603,87 +626,40 @@ impl Agent {
     }
 
     /// Runs a key operation on every node (Serf's key manager): `key` is base64 (ignored
-    /// for list).
+    /// for list). The core counts the answers; this waits for its [`Event::KeyOpDone`].
     pub async fn key_op(&self, kind: KeyOpKind, key_b64: &str) -> KeyOpResult {
-        let mut out = KeyOpResult::default();
         let key = if kind == KeyOpKind::List {
             Vec::new()
         } else {
             match serf_wire::gobase64::decode(key_b64) {
                 Ok(k) => k,
-                Err(e) => {
-                    out.error = Some(e.to_string());
-                    return out;
-                }
+                Err(e) => return KeyOpResult::failed(e.to_string()),
             }
         };
         let (tx, mut rx) = mpsc::channel(4096);
         let started = {
             let mut s = self.shared.lock();
             let now = self.shared.now();
-            let r = s.key_query(now, kind, &key);
-            if let Ok(((ltime, id, _), _)) = &r {
+            let r = s.key_op(now, kind, &key);
+            if let Ok(route) = r {
                 match self.shared.routes.lock() {
-                    Ok(mut g) => g.insert((*ltime, *id), tx),
-                    Err(p) => p.into_inner().insert((*ltime, *id), tx),
+                    Ok(mut g) => g.insert(route, tx),
+                    Err(p) => p.into_inner().insert(route, tx),
                 };
             }
             self.shared.flush(&mut s);
             r
         };
         self.shared.wake.notify_one();
-        let expected = match started {
-            Ok((_, n)) => n,
-            Err(e) => {
-                out.error = Some(e);
-                return out;
-            }
-        };
-        out.num_nodes = expected;
+        if let Err(e) = started {
+            return KeyOpResult::failed(e);
+        }
         while let Some(ev) = rx.recv().await {
-            match ev {
-                Event::QueryResponse { from, payload, .. } => {
-                    out.num_resp += 1;
-                    match KeyResponse::decode(&payload) {
-                        Err(e) => {
-                            out.num_err += 1;
-                            out.messages.push((from, e));
-                        }
-                        Ok(r) => {
-                            if !r.result {
-                                out.num_err += 1;
-                            }
-                            if !r.message.is_empty() || !r.result {
-                                out.messages.push((from, r.message.clone()));
-                            }
-                            for k in r.keys {
-                                *out.keys.entry(k).or_insert(0) += 1;
-                            }
-                            if !r.primary_key.is_empty() {
-                                *out.primary_keys.entry(r.primary_key).or_insert(0) += 1;
-                            }
-                        }
-                    }
-                    if out.num_resp >= expected {
-                        break;
-                    }
-                }
-                Event::QueryDone { .. } => break,
-                _ => {}
+            if let Event::KeyOpDone { result, .. } = ev {
+                return *result;
             }
         }
-        if out.num_err > 0 {
-            out.error = Some(format!(
-                "{}/{} nodes reported failure",
-                out.num_err, out.num_nodes
-            ));
-        } else if out.num_resp != out.num_nodes {
-            out.error = Some(format!(
-                "{}/{} nodes reported success",
-                out.num_resp, out.num_nodes
-            ));
-        }
-        out
+        KeyOpResult::failed("the agent stopped during the key operation".to_string())
     }
 
     /// Force-leaves a node.
@@ -694,58 +670,29 @@ impl Agent {
         self.shared.wake.notify_one();
     }
 
-    /// Graceful leave: gossip the leave intent, then memberlist's leave, then wait for it to
-    /// propagate. Stops the agent afterwards.
+    /// Graceful leave: the core gossips the leave intent, then runs memberlist's leave,
+    /// then waits for it to propagate, each step on its own timers; this waits for the
+    /// core to report the end. Stops the agent afterwards.
     pub async fn leave(&self) -> Result<(), String> {
-        {
-            if let Some(sn) = &self.shared.snapshot {
-                sn.leave().await;
-            }
+        if let Some(sn) = &self.shared.snapshot {
+            sn.leave().await;
         }
-        {
-            let mut s = self.shared.lock();
-            s.leave()?;
-            self.shared.flush(&mut s);
-        }
-        self.shared.wake.notify_one();
-        let mut result = Ok(());
-        if !self
-            .wait(self.shared.broadcast_timeout, |s| s.leave_intent_sent())
-            .await
-        {
-            warn!("timeout while waiting for graceful leave");
-            result = Err("timeout while waiting for graceful leave".to_string());
-        }
-        {
+        let mut left = self.shared.left.subscribe();
+        let limit = {
             let mut s = self.shared.lock();
             let now = self.shared.now();
-            s.leave_memberlist(now);
+            s.leave(now)?;
             self.shared.flush(&mut s);
-        }
+            let cfg = s.state().config();
+            cfg.broadcast_timeout * 2 + cfg.leave_propagate_delay + Duration::from_secs(5)
+        };
         self.shared.wake.notify_one();
-        if !self
-            .wait(self.shared.broadcast_timeout, |s| s.leave_done())
-            .await
-        {
-            warn!("timeout waiting for leave broadcast");
-        }
-        tokio::time::sleep(LEAVE_PROPAGATE_DELAY).await;
-        self.shared.lock().finish_leave();
+        let result = match tokio::time::timeout(limit, left.wait_for(Option::is_some)).await {
+            Ok(Ok(r)) => r.clone().unwrap_or(Ok(())),
+            _ => Err("timeout while waiting for graceful leave".to_string()),
+        };
         self.shutdown();
         result
-    }
-
-    async fn wait(&self, timeout: Duration, done: impl Fn(&Serf) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if done(&self.shared.lock()) {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
     }
 
     /// Stops the driver and the listener without leaving.
@@ -861,25 +808,6 @@ pub struct QueryHandle {
     pub deadline: Instant,
     /// `QueryAck`, `QueryResponse`, then `QueryDone`.
     pub rx: mpsc::Receiver<Event>,
-}
-
-/// What a key operation across the cluster reported (Serf's `KeyResponse`).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct KeyOpResult {
-    /// Node -> error or info text.
-    pub messages: Vec<(String, String)>,
-    /// Key (base64) -> nodes that have it (list only).
-    pub keys: HashMap<String, usize>,
-    /// Primary key (base64) -> nodes using it (list only).
-    pub primary_keys: HashMap<String, usize>,
-    /// Nodes expected to answer.
-    pub num_nodes: usize,
-    /// Answers.
-    pub num_resp: usize,
-    /// Failed answers.
-    pub num_err: usize,
-    /// Go's summary error (`N/M nodes reported failure`, ...), or a local error.
-    pub error: Option<String>,
 }
 
 /// Writes a keyring file: a JSON array of base64 keys, primary first (atomic rename).

@@ -6,8 +6,9 @@
 
 use crate::net::{LinkParams, NetConfig, NetStats, NodeNetStats};
 use crate::trace::{NodeCtx, NodeId, RecordingDelegate, TraceEvent, TraceKind, TraceSink};
-use serf_membership::{Config, Delegate, Memberlist, NodeStateKind, Rng, Transmit};
-use serf_wire::stream::StreamMsg;
+use serf_membership::{
+    Config, Delegate, Machine, Memberlist, NodeStateKind, Rng, StreamPurpose, Transmit,
+};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -45,18 +46,11 @@ pub enum Status {
     Stopped,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StreamKind {
-    Join,
-    PushPull,
-    Ping { seq: u32 },
-}
-
 #[derive(Debug)]
 struct PendingStream {
     initiator: NodeId,
     epoch: u64,
-    kind: StreamKind,
+    kind: StreamPurpose,
 }
 
 #[derive(Debug)]
@@ -131,10 +125,10 @@ impl Ord for Event {
 }
 
 #[derive(Debug)]
-struct Slot<D> {
+struct Slot<M> {
     name: String,
     addr: SocketAddr,
-    core: Memberlist<D>,
+    core: M,
     status: Status,
     /// Bumped on crash/restart/stop: events of an older process are discarded.
     epoch: u64,
@@ -151,23 +145,24 @@ struct Slot<D> {
     net: NodeNetStats,
 }
 
-type Factory<D> = Box<dyn FnMut(&NodeCtx) -> D>;
+/// Builds a node's machine from its context, configuration, seed and start time.
+type Factory<M> = Box<dyn FnMut(&NodeCtx, Config, u64, Duration) -> M>;
 type ConfigHook = Box<dyn FnMut(NodeId, &mut Config)>;
-type DriveHook<D> = Box<dyn FnMut(NodeId, &mut Memberlist<D>, Duration)>;
+type DriveHook<M> = Box<dyn FnMut(NodeId, &mut M, Duration)>;
 
 /// The simulator. See the crate documentation.
-pub struct Sim<D: Delegate> {
+pub struct Sim<M: Machine> {
     seed: u64,
     now: Duration,
     seq: u64,
     queue: BinaryHeap<Event>,
-    slots: Vec<Slot<D>>,
+    slots: Vec<Slot<M>>,
     by_addr: HashMap<SocketAddr, NodeId>,
     by_name: HashMap<String, NodeId>,
     template: Config,
-    factory: Factory<D>,
+    factory: Factory<M>,
     config_hook: Option<ConfigHook>,
-    drive_hook: Option<DriveHook<D>>,
+    drive_hook: Option<DriveHook<M>>,
     rng: Rng,
     net: NetConfig,
     links: HashMap<(NodeId, NodeId), LinkParams>,
@@ -182,7 +177,7 @@ pub struct Sim<D: Delegate> {
     pub check_every: Duration,
 }
 
-impl<D: Delegate> std::fmt::Debug for Sim<D> {
+impl<M: Machine> std::fmt::Debug for Sim<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sim")
             .field("seed", &self.seed)
@@ -194,17 +189,37 @@ impl<D: Delegate> std::fmt::Debug for Sim<D> {
     }
 }
 
-impl Sim<RecordingDelegate> {
+impl Sim<Memberlist<RecordingDelegate>> {
     /// A simulator whose nodes use [`RecordingDelegate`].
     pub fn new_recording(seed: u64, template: Config) -> Self {
         Sim::new(seed, template, RecordingDelegate::new)
     }
 }
 
-impl<D: Delegate> Sim<D> {
-    /// A simulator driven by `seed`. Every node gets a clone of `template` with its own
-    /// name, address and port; `factory` builds each node's delegate (again on restart).
-    pub fn new(seed: u64, template: Config, factory: impl FnMut(&NodeCtx) -> D + 'static) -> Self {
+impl<D: Delegate + 'static> Sim<Memberlist<D>> {
+    /// A simulator driven by `seed` of bare membership cores. Every node gets a clone of
+    /// `template` with its own name, address and port; `factory` builds each node's
+    /// delegate (again on restart).
+    pub fn new(
+        seed: u64,
+        template: Config,
+        mut factory: impl FnMut(&NodeCtx) -> D + 'static,
+    ) -> Self {
+        Sim::with_machines(seed, template, move |ctx, cfg, node_seed, now| {
+            Memberlist::new(cfg, factory(ctx), node_seed, now)
+        })
+    }
+}
+
+impl<M: Machine> Sim<M> {
+    /// A simulator whose nodes are the machines `factory` builds from a node's context,
+    /// its configuration (the template with the node's name and address), its seed and
+    /// the current virtual time: bare memberlists, or whole Serf nodes.
+    pub fn with_machines(
+        seed: u64,
+        template: Config,
+        factory: impl FnMut(&NodeCtx, Config, u64, Duration) -> M + 'static,
+    ) -> Self {
         Sim {
             seed,
             now: Duration::ZERO,
@@ -241,10 +256,7 @@ impl<D: Delegate> Sim<D> {
     /// core (start, inbound datagram or stream item, timer, join, leave, [`Sim::with_core`]),
     /// before the core's transmits are routed. Use it to drain application-level output
     /// of the delegate (e.g. Serf events) at the exact virtual time it was produced.
-    pub fn set_drive_hook(
-        &mut self,
-        hook: impl FnMut(NodeId, &mut Memberlist<D>, Duration) + 'static,
-    ) {
+    pub fn set_drive_hook(&mut self, hook: impl FnMut(NodeId, &mut M, Duration) + 'static) {
         self.drive_hook = Some(Box::new(hook));
     }
 
@@ -313,18 +325,14 @@ impl<D: Delegate> Sim<D> {
     }
 
     /// The node's membership core (for a crashed or stopped node: its last state).
-    pub fn core(&self, id: NodeId) -> &Memberlist<D> {
+    pub fn core(&self, id: NodeId) -> &M {
         &self.slots[id].core
     }
 
     /// Runs `f` on a node's core at the current virtual time, then sends whatever it
     /// queued and reschedules its timer. Use this for local operations (e.g. metadata
     /// updates) instead of mutating the core behind the simulator's back.
-    pub fn with_core<R>(
-        &mut self,
-        id: NodeId,
-        f: impl FnOnce(&mut Memberlist<D>, Duration) -> R,
-    ) -> R {
+    pub fn with_core<R>(&mut self, id: NodeId, f: impl FnOnce(&mut M, Duration) -> R) -> R {
         let now = self.now;
         let r = f(&mut self.slots[id].core, now);
         if self.slots[id].status == Status::Running {
@@ -382,6 +390,7 @@ impl<D: Delegate> Sim<D> {
     pub fn view(&self, id: NodeId) -> Vec<(String, NodeStateKind, u32)> {
         let mut v: Vec<_> = self.slots[id]
             .core
+            .memberlist()
             .nodes()
             .map(|n| (n.name.clone(), n.state, n.incarnation))
             .collect();
@@ -393,6 +402,7 @@ impl<D: Delegate> Sim<D> {
     pub fn state_of(&self, observer: NodeId, member: NodeId) -> Option<(NodeStateKind, u32)> {
         self.slots[observer]
             .core
+            .memberlist()
             .node(&self.slots[member].name)
             .map(|n| (n.state, n.incarnation))
     }
@@ -407,7 +417,7 @@ impl<D: Delegate> Sim<D> {
 
     /// Whether `observer` sees exactly the nodes of `expected_alive` alive.
     pub fn sees_exactly(&self, observer: NodeId, expected_alive: &[NodeId]) -> bool {
-        let core = &self.slots[observer].core;
+        let core = self.slots[observer].core.memberlist();
         let all_alive = expected_alive.iter().all(|&m| {
             core.node(&self.slots[m].name)
                 .is_some_and(|n| n.state == NodeStateKind::Alive)
@@ -425,7 +435,7 @@ impl<D: Delegate> Sim<D> {
         mix64(self.seed ^ mix64(((id as u64) << 32) | u64::from(generation)))
     }
 
-    fn new_core(&mut self, id: NodeId, name: &str, generation: u32) -> Memberlist<D> {
+    fn new_core(&mut self, id: NodeId, name: &str, generation: u32) -> M {
         let addr = node_addr(id);
         let ctx = NodeCtx {
             id,
@@ -434,7 +444,6 @@ impl<D: Delegate> Sim<D> {
             generation,
             trace: self.trace.clone(),
         };
-        let delegate = (self.factory)(&ctx);
         let mut cfg = self.template.clone();
         cfg.name = name.to_string();
         cfg.addr = addr.ip();
@@ -443,7 +452,7 @@ impl<D: Delegate> Sim<D> {
             h(id, &mut cfg);
         }
         let seed = self.node_seed(id, generation);
-        Memberlist::new(cfg, delegate, seed, self.now)
+        (self.factory)(&ctx, cfg, seed, self.now)
     }
 
     /// Starts a new node now. Panics on a duplicate name or beyond [`MAX_NODES`].
@@ -487,7 +496,7 @@ impl<D: Delegate> Sim<D> {
         if !self.is_running(node) {
             return;
         }
-        let data = self.slots[node].core.push_pull_request(true);
+        let data = self.slots[node].core.join_request(false);
         let seed_name = self.slots[seed].name.clone();
         self.trace.push(
             self.now,
@@ -495,8 +504,8 @@ impl<D: Delegate> Sim<D> {
             TraceKind::JoinStarted { seed: seed_name },
         );
         let to = self.slots[seed].addr;
-        let timeout = self.slots[node].core.config().tcp_timeout;
-        self.open_stream(node, to, data, StreamKind::Join, timeout);
+        let timeout = self.slots[node].core.memberlist().config().tcp_timeout;
+        self.open_stream(node, to, data, StreamPurpose::Join, timeout);
         self.flush(node, false);
     }
 
@@ -509,7 +518,10 @@ impl<D: Delegate> Sim<D> {
         self.trace
             .push(self.now, Some(node), TraceKind::LeaveStarted);
         let now = self.now;
-        self.slots[node].core.leave(now);
+        if let Err(e) = self.slots[node].core.start_leave(now) {
+            self.trace
+                .push(now, Some(node), TraceKind::StreamError { error: e });
+        }
         self.flush(node, false);
     }
 
@@ -837,7 +849,7 @@ impl<D: Delegate> Sim<D> {
             self.route(node, t);
         }
         let s = &self.slots[node];
-        if s.leaving && s.core.leave_broadcast_done() {
+        if s.leaving && s.core.leave_finished() {
             self.kill(node, Status::Stopped);
             self.trace.push(self.now, Some(node), TraceKind::Stopped);
             return;
@@ -848,18 +860,12 @@ impl<D: Delegate> Sim<D> {
     fn route(&mut self, from: NodeId, t: Transmit) {
         match t {
             Transmit::Packet { to, data } => self.send_packet(from, to, data),
-            Transmit::PushPull { to, data } => {
-                let timeout = self.slots[from].core.config().tcp_timeout;
-                self.open_stream(from, to, data, StreamKind::PushPull, timeout);
-            }
-            Transmit::StreamPing {
+            Transmit::Stream {
                 to,
-                seq,
                 data,
                 timeout,
-            } => {
-                self.open_stream(from, to, data, StreamKind::Ping { seq }, timeout);
-            }
+                purpose,
+            } => self.open_stream(from, to, data, purpose, timeout),
         }
     }
 
@@ -900,7 +906,7 @@ impl<D: Delegate> Sim<D> {
         from: NodeId,
         to: SocketAddr,
         data: Vec<u8>,
-        kind: StreamKind,
+        kind: StreamPurpose,
         timeout: Duration,
     ) {
         self.next_stream += 1;
@@ -1005,7 +1011,8 @@ impl<D: Delegate> Sim<D> {
             Inbound::StreamRequest { stream, from, data } => {
                 let from_addr = self.slots[from].addr;
                 let core = &mut self.slots[node].core;
-                let reply = match core.decode_stream(&data) {
+                let decoded = core.memberlist().decode_stream(&data);
+                let reply = match decoded {
                     Ok((m, _)) => core.handle_stream(now, from_addr, m),
                     Err(e) => {
                         self.trace.push(
@@ -1031,9 +1038,9 @@ impl<D: Delegate> Sim<D> {
                     return;
                 }
                 self.stats.streams_completed += 1;
-                let decoded = s.core.decode_stream(&data);
-                let msg = match decoded {
-                    Ok((m, _)) => Some(m),
+                let decoded = s.core.memberlist().decode_stream(&data);
+                let reply = match decoded {
+                    Ok((m, _)) => Ok(m),
                     Err(e) => {
                         self.trace.push(
                             now,
@@ -1042,24 +1049,15 @@ impl<D: Delegate> Sim<D> {
                                 error: e.to_string(),
                             },
                         );
-                        None
+                        Err(e.to_string())
                     }
                 };
-                match p.kind {
-                    StreamKind::Join => {
-                        let ok = msg.is_some_and(|m| s.core.handle_push_pull_reply(now, m).is_ok());
-                        self.trace
-                            .push(now, Some(node), TraceKind::JoinReply { ok });
-                    }
-                    StreamKind::PushPull => {
-                        if let Some(m) = msg {
-                            let _ = s.core.handle_push_pull_reply(now, m);
-                        }
-                    }
-                    StreamKind::Ping { seq } => {
-                        let ok = matches!(msg, Some(StreamMsg::Ack(a)) if a.seq_no == seq);
-                        s.core.handle_stream_ping_result(now, seq, ok);
-                    }
+                let s = &mut self.slots[node];
+                let ok = s.core.handle_stream_result(now, p.kind, reply).is_ok();
+                if p.kind == StreamPurpose::Join {
+                    s.core.join_finished(now, usize::from(ok));
+                    self.trace
+                        .push(now, Some(node), TraceKind::JoinReply { ok });
                 }
             }
             Inbound::StreamTimeout { stream } => {
@@ -1071,10 +1069,11 @@ impl<D: Delegate> Sim<D> {
                 if p.initiator != node || p.epoch != s.epoch {
                     return;
                 }
-                match p.kind {
-                    StreamKind::Join => self.trace.push(now, Some(node), TraceKind::JoinTimedOut),
-                    StreamKind::PushPull => {}
-                    StreamKind::Ping { seq } => s.core.handle_stream_ping_result(now, seq, false),
+                let timed_out = Err("i/o timeout".to_string());
+                let _ = s.core.handle_stream_result(now, p.kind, timed_out);
+                if p.kind == StreamPurpose::Join {
+                    s.core.join_finished(now, 0);
+                    self.trace.push(now, Some(node), TraceKind::JoinTimedOut);
                 }
             }
         }
