@@ -65,6 +65,24 @@ pub struct Options {
     pub broadcast_timeout: Duration,
 }
 
+impl Options {
+    /// A node named `name` bound to `bind` (UDP and TCP; port 0 picks a free one), with
+    /// memberlist's LAN profile, Serf's defaults, and no snapshot, keyring or tags file:
+    /// the usual starting point for embedding.
+    pub fn lan(name: &str, bind: SocketAddr) -> Options {
+        Options {
+            bind,
+            memberlist: MemberlistConfig::lan(name, bind.ip(), bind.port()),
+            serf: SerfConfig::default(),
+            snapshot_path: None,
+            rejoin_after_leave: false,
+            keyring_file: None,
+            tags_file: None,
+            broadcast_timeout: BROADCAST_TIMEOUT,
+        }
+    }
+}
+
 /// Errors starting or driving the agent.
 #[derive(Debug)]
 pub enum Error {
