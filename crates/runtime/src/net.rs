@@ -1,6 +1,7 @@
 //! TCP streams: the listener, the one-request exchange, and address resolution.
 
-use crate::{Shared, StreamOpts, MAX_INBOUND_PUSH_PULL, MAX_INBOUND_STREAMS};
+use crate::driver::{Shared, StreamOpts};
+use crate::{MAX_INBOUND_PUSH_PULL, MAX_INBOUND_STREAMS};
 use serf_wire::stream::{decode_stream, StreamMsg, StreamOptions};
 use serf_wire::{Error as WireError, MAX_PUSH_STATE};
 use std::net::SocketAddr;
