@@ -4,8 +4,9 @@
 //! drained before due timers run, so a busy node does not declare others dead just
 //! because it was slow to read its inbox.
 
+use crate::net::{self, StreamOpts};
 use crate::snapshot::writer::{SnapCmd, SnapshotWriter};
-use crate::{net, write_keyring_file, Event};
+use crate::{write_keyring_file, Event};
 use serf_core::Serf;
 use serf_membership::{StreamPurpose, Transmit};
 use std::collections::HashMap;
@@ -33,14 +34,6 @@ pub(crate) struct Shared {
     /// Set once a graceful leave is over (the core's `leave_result`).
     pub(crate) left: tokio::sync::watch::Sender<Option<Result<(), String>>>,
     pub(crate) first_events: Mutex<Option<broadcast::Receiver<Event>>>,
-}
-
-#[derive(Clone)]
-pub(crate) struct StreamOpts {
-    pub(crate) keyring: serf_wire::Keyring,
-    pub(crate) verify_incoming: bool,
-    pub(crate) label: Vec<u8>,
-    pub(crate) tcp_timeout: Duration,
 }
 
 impl Shared {

@@ -12,6 +12,7 @@ pub mod addr;
 mod driver;
 mod files;
 pub mod goerr;
+mod listener;
 mod net;
 pub mod private_ip;
 pub mod snapshot;
@@ -24,7 +25,8 @@ pub use serf_core::{
 };
 pub use serf_membership::Config as MemberlistConfig;
 
-use driver::{drive, Shared, StreamOpts};
+use driver::{drive, Shared};
+use net::StreamOpts;
 use serf_core::Serf;
 use serf_membership::StreamPurpose;
 use snapshot::writer::SnapshotWriter;
@@ -255,7 +257,7 @@ impl Agent {
             shared.flush(&mut s);
         }
         tokio::spawn(drive(shared.clone()));
-        tokio::spawn(net::serve_streams(shared.clone(), tcp));
+        tokio::spawn(listener::serve_streams(shared.clone(), tcp));
         debug!("serf runtime started on {local}");
         let agent = Agent { shared, local };
         if !rejoin.is_empty() {
