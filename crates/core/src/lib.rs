@@ -12,12 +12,15 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod config;
 pub mod coordinate;
 pub mod goregex;
 pub mod keyop;
 mod leave;
-pub mod query;
+pub mod member;
 pub mod state;
+
+pub use state::query;
 
 pub use clock::LamportClock;
 pub use keyop::KeyOpResult;

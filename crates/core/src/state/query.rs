@@ -1,7 +1,7 @@
 //! Queries (docs/serf-protocol.md sections 3.5-3.10, 9, 10, 12): issuing, receiving, filters,
 //! acks, responses, relays, the response collector, and internal `_serf_` queries.
 
-use crate::state::{Event, MemberStatus, SerfState};
+use super::{Event, Member, MemberStatus, SerfState};
 use serf_wire::msgpack::{Reader, Writer};
 use serf_wire::serf::{serf_type, Query, QueryResponse, SerfMessage};
 use std::collections::{HashMap, HashSet};
@@ -216,7 +216,7 @@ fn decode_key_request(payload: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Encodes a Serf `Member` as the conflict response wants it (Status as an integer).
-fn encode_member(w: &mut Writer, m: &crate::state::Member) {
+fn encode_member(w: &mut Writer, m: &Member) {
     let status = match m.status {
         MemberStatus::None => 0,
         MemberStatus::Alive => 1,
