@@ -521,6 +521,25 @@ impl Serf {
         self.ml.push_pull_request(true)
     }
 
+    /// Restores the Lamport clocks from a snapshot before the node starts talking.
+    pub fn restore_clocks(&mut self, clock: u64, event_clock: u64, query_clock: u64) {
+        self.ml
+            .delegate_mut()
+            .restore_clocks(clock, event_clock, query_clock);
+    }
+
+    /// The framed push/pull for rejoining a node known from the snapshot: memberlist's
+    /// join only, with no join intent, and old user events replayed (Go's snapshot
+    /// rejoin).
+    pub fn rejoin_request(&mut self) -> Vec<u8> {
+        self.ml.push_pull_request(true)
+    }
+
+    /// A framed stream error reply (for a stream request that could not be read).
+    pub fn encode_stream_error(&mut self, text: &str) -> Vec<u8> {
+        self.ml.encode_stream_error(text)
+    }
+
     /// The reply to a join or sync push/pull.
     pub fn handle_push_pull_reply(&mut self, now: Duration, msg: StreamMsg) -> Result<(), String> {
         self.ml.handle_push_pull_reply(now, msg)

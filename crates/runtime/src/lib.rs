@@ -221,7 +221,7 @@ impl Agent {
                 for w in &replay.warnings {
                     warn!("snapshot: {w}");
                 }
-                serf.memberlist_mut().delegate_mut().restore_clocks(
+                serf.restore_clocks(
                     replay.last_clock,
                     replay.last_event_clock,
                     replay.last_query_clock,
@@ -387,7 +387,7 @@ impl Agent {
             // Go's snapshot rejoin calls memberlist's join directly: old user events are
             // replayed (they are newer than the snapshot's event clock) and no join intent
             // is sent.
-            let request = self.shared.lock().memberlist_mut().push_pull_request(true);
+            let request = self.shared.lock().rejoin_request();
             if self.push_pull_join(&[addr.to_string()], &request).await.0 > 0 {
                 info!(target: "serf_core", "Re-joined to previously known node: {name}: {addr}");
                 return;

@@ -83,7 +83,7 @@ async fn handle_conn(
             warn!(%peer, error = %e, "failed to read stream");
             let reply = {
                 let mut s = shared.lock();
-                s.memberlist_mut().encode_stream_error(&e.to_string())
+                s.encode_stream_error(&e.to_string())
             };
             let _ = timeout(opts.tcp_timeout, sock.write_all(&reply)).await;
             return;
