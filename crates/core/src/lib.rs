@@ -14,7 +14,6 @@
 pub mod clock;
 pub mod config;
 pub mod coordinate;
-pub mod goregex;
 pub mod keyop;
 mod leave;
 pub mod member;

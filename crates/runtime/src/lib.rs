@@ -11,14 +11,13 @@
 pub mod addr;
 mod driver;
 mod files;
-pub mod goerr;
 mod listener;
 mod net;
 pub mod private_ip;
 pub mod snapshot;
 
 pub use files::{write_keyring_file, write_tags_file};
-pub use goerr::multierror;
+pub use serf_gocompat::errors::multierror;
 
 pub use serf_core::{
     Event, KeyOpKind, KeyOpResult, KeyResponse, Member, MemberStatus, QueryParams, SerfConfig,
@@ -129,7 +128,7 @@ impl std::fmt::Display for Error {
             } => write!(
                 f,
                 "Failed to create memberlist: Could not set up network transport: failed to obtain an address: {}",
-                goerr::listen_error(proto, *addr, source)
+                serf_gocompat::errors::listen_error(proto, *addr, source)
             ),
             Error::Snapshot { reason, .. } => write!(f, "Failed to setup snapshot: {reason}"),
             Error::Config(e) => f.write_str(e),
@@ -461,7 +460,7 @@ impl Agent {
         let key = if kind == KeyOpKind::List {
             Vec::new()
         } else {
-            match serf_wire::gobase64::decode(key_b64) {
+            match serf_gocompat::base64::decode(key_b64) {
                 Ok(k) => k,
                 Err(e) => return KeyOpResult::failed(e.to_string()),
             }

@@ -385,7 +385,7 @@ impl Snapshot {
                 format!(
                     "failed to open snapshot: open {}: {}",
                     path.display(),
-                    crate::goerr::io_text(&e)
+                    serf_gocompat::errors::io_text(&e)
                 )
             })?;
         let mut reader = Reader {

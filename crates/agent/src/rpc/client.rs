@@ -188,7 +188,7 @@ fn dial_error(addr: &SocketAddr, e: &std::io::Error) -> String {
         std::io::ErrorKind::NetworkUnreachable => "network is unreachable".to_string(),
         std::io::ErrorKind::AddrNotAvailable => "cannot assign requested address".to_string(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        _ => serf_runtime::goerr::io_text(e),
+        _ => serf_gocompat::errors::io_text(e),
     };
     format!("dial tcp {addr}: connect: {text}")
 }

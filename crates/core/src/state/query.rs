@@ -315,7 +315,7 @@ impl SerfState {
                     if !ok {
                         return false;
                     }
-                    match crate::goregex::compile(&expr) {
+                    match serf_gocompat::regex::compile(&expr) {
                         Ok(re) if re.is_match(self.tag_value(&tag)) => {}
                         Ok(_) => return false,
                         Err(e) => {
@@ -346,7 +346,7 @@ impl SerfState {
                         .iter()
                         .find(|(k, _)| k == tag)
                         .map_or("", |(_, v)| v.as_str());
-                    crate::goregex::compile(expr).is_ok_and(|re| re.is_match(v))
+                    serf_gocompat::regex::compile(expr).is_ok_and(|re| re.is_match(v))
                 })
             })
             .map(|m| m.name.clone())
