@@ -14,6 +14,7 @@
 pub mod clock;
 pub mod config;
 pub mod coordinate;
+mod error;
 pub mod keyop;
 mod leave;
 pub mod member;
@@ -22,6 +23,7 @@ pub mod state;
 pub use state::query;
 
 pub use clock::LamportClock;
+pub use error::Error;
 pub use keyop::KeyOpResult;
 pub use query::{KeyOpKind, KeyResponse, QueryParams};
 pub use state::{Event, Member, MemberStatus, SerfConfig, SerfState, USER_EVENT_SIZE_HARD_LIMIT};
@@ -69,8 +71,8 @@ pub struct Serf {
     /// Key operations of ours, by query: `None` once reported (until the query ends).
     key_ops: HashMap<(u64, u32), Option<KeyOpResult>>,
     leave: LeavePhase,
-    /// Set when a leave phase timed out.
-    leave_error: Option<String>,
+    /// Set when the leave intent's broadcast timed out.
+    leave_timed_out: bool,
     shutdown: bool,
 }
 
@@ -81,20 +83,13 @@ impl Serf {
         cfg: SerfConfig,
         seed: u64,
         now: Duration,
-    ) -> Result<Self, String> {
-        if cfg.protocol < PROTOCOL_MIN {
-            return Err(format!(
-                "Protocol version '{}' too low. Must be in range: [{PROTOCOL_MIN}, {PROTOCOL_MAX}]",
-                cfg.protocol
-            ));
+    ) -> Result<Self, Error> {
+        if !(PROTOCOL_MIN..=PROTOCOL_MAX).contains(&cfg.protocol) {
+            return Err(Error::ProtocolVersion {
+                version: cfg.protocol,
+            });
         }
-        if cfg.protocol > PROTOCOL_MAX {
-            return Err(format!(
-                "Protocol version '{}' too high. Must be in range: [{PROTOCOL_MIN}, {PROTOCOL_MAX}]",
-                cfg.protocol
-            ));
-        }
-        serf_wire::serf::encode_tags(&cfg.tags)?;
+        serf_wire::serf::encode_tags(&cfg.tags).map_err(Error::Tags)?;
         ml_cfg.delegate_protocol_min = PROTOCOL_MIN;
         ml_cfg.delegate_protocol_max = PROTOCOL_MAX;
         ml_cfg.delegate_protocol_version = cfg.protocol;
@@ -112,7 +107,7 @@ impl Serf {
             conflict: None,
             key_ops: HashMap::new(),
             leave: LeavePhase::Idle,
-            leave_error: None,
+            leave_timed_out: false,
             shutdown: false,
         })
     }
@@ -355,7 +350,7 @@ impl Serf {
         name: &str,
         payload: &[u8],
         params: &QueryParams,
-    ) -> Result<(u64, u32, Duration), String> {
+    ) -> Result<(u64, u32, Duration), Error> {
         let timeout = if params.timeout.is_zero() {
             let gi = self.ml.config().gossip_interval;
             self.state().default_query_timeout(gi, self.ml.num_alive())
@@ -375,7 +370,7 @@ impl Serf {
         ltime: u64,
         id: u32,
         payload: Vec<u8>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         self.ml.delegate_mut().now = now;
         self.ml.delegate_mut().respond(ltime, id, payload)
     }
@@ -390,7 +385,7 @@ impl Serf {
         now: Duration,
         kind: KeyOpKind,
         key: &[u8],
-    ) -> Result<(u64, u32), String> {
+    ) -> Result<(u64, u32), Error> {
         let expected = self.ml.num_alive();
         let params = QueryParams::default();
         let (ltime, id, _) =
@@ -497,10 +492,10 @@ impl Serf {
         now: Duration,
         purpose: StreamPurpose,
         reply: Result<StreamMsg, String>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let r = self.ml.handle_stream_result(now, purpose, reply);
         self.start_conflict_vote(now);
-        r
+        r.map_err(Error::PushPull)
     }
 
     /// A stream request arrived; returns the framed reply.
@@ -540,8 +535,10 @@ impl Serf {
     }
 
     /// The reply to a join or sync push/pull.
-    pub fn handle_push_pull_reply(&mut self, now: Duration, msg: StreamMsg) -> Result<(), String> {
-        self.ml.handle_push_pull_reply(now, msg)
+    pub fn handle_push_pull_reply(&mut self, now: Duration, msg: StreamMsg) -> Result<(), Error> {
+        self.ml
+            .handle_push_pull_reply(now, msg)
+            .map_err(Error::PushPull)
     }
 
     /// Call after a join attempt contacted `num` nodes: gossips our join intent.
@@ -563,11 +560,11 @@ impl Serf {
     /// Starts a graceful leave: marks us leaving and gossips a leave intent; then, on the
     /// core's own timers, memberlist's leave and the propagation delay (see the `leave`
     /// module). [`Serf::leave_result`] tells when it is over.
-    pub fn leave(&mut self, now: Duration) -> Result<(), String> {
+    pub fn leave(&mut self, now: Duration) -> Result<(), Error> {
         let others = self.ml.num_alive() > 1;
         let st = self.ml.delegate_mut();
         match st.local_status() {
-            Some(MemberStatus::Leaving) => return Err("Leave already in progress".to_string()),
+            Some(MemberStatus::Leaving) => return Err(Error::LeaveInProgress),
             Some(MemberStatus::Left) => {
                 self.leave = LeavePhase::Done;
                 return Ok(());
@@ -589,18 +586,21 @@ impl Serf {
         }
         let deadline = now + self.state().cfg.broadcast_timeout;
         self.leave = LeavePhase::Intent { deadline };
-        self.leave_error = None;
+        self.leave_timed_out = false;
         self.step_leave(now);
         Ok(())
     }
 
     /// `None` while no leave finished; then `Ok`, or the first step that timed out (Go's
     /// `timeout while waiting for graceful leave`).
-    pub fn leave_result(&self) -> Option<Result<(), String>> {
-        (self.leave == LeavePhase::Done).then(|| match &self.leave_error {
-            Some(e) => Err(e.clone()),
-            None => Ok(()),
-        })
+    pub fn leave_result(&self) -> Option<Result<(), Error>> {
+        if self.leave != LeavePhase::Done {
+            None
+        } else if self.leave_timed_out {
+            Some(Err(Error::LeaveTimeout))
+        } else {
+            Some(Ok(()))
+        }
     }
 
     /// Whether our leave intent has been gossiped enough.
@@ -619,8 +619,7 @@ impl Serf {
                     }
                     if !sent {
                         tracing::warn!("timeout while waiting for graceful leave");
-                        self.leave_error =
-                            Some("timeout while waiting for graceful leave".to_string());
+                        self.leave_timed_out = true;
                     }
                     self.ml.leave(now);
                     LeavePhase::Memberlist {
@@ -657,15 +656,15 @@ impl Serf {
     }
 
     /// Replaces the tags and gossips them (error above 512 encoded bytes, Go's text).
-    pub fn set_tags(&mut self, now: Duration, tags: Vec<(String, String)>) -> Result<(), String> {
-        serf_wire::serf::encode_tags(&tags)?;
+    pub fn set_tags(&mut self, now: Duration, tags: Vec<(String, String)>) -> Result<(), Error> {
+        serf_wire::serf::encode_tags(&tags).map_err(Error::Tags)?;
         self.ml.delegate_mut().cfg.tags = tags;
         self.ml.update_meta(now);
         Ok(())
     }
 
     /// Fires a user event (Go's size checks and error texts).
-    pub fn user_event(&mut self, name: &str, payload: &[u8], coalesce: bool) -> Result<(), String> {
+    pub fn user_event(&mut self, name: &str, payload: &[u8], coalesce: bool) -> Result<(), Error> {
         self.ml.delegate_mut().user_event(name, payload, coalesce)
     }
 
@@ -710,7 +709,7 @@ impl Machine for Serf {
         purpose: StreamPurpose,
         reply: Result<StreamMsg, String>,
     ) -> Result<(), String> {
-        Serf::handle_stream_result(self, now, purpose, reply)
+        Ok(Serf::handle_stream_result(self, now, purpose, reply)?)
     }
 
     fn handle_timeout(&mut self, now: Duration) {
@@ -734,7 +733,7 @@ impl Machine for Serf {
     }
 
     fn start_leave(&mut self, now: Duration) -> Result<(), String> {
-        self.leave(now)
+        Ok(self.leave(now)?)
     }
 
     fn leave_finished(&self) -> bool {

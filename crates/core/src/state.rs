@@ -198,17 +198,23 @@ impl SerfState {
     }
 
     /// Fires a user event (Go's size checks and error texts) and queues it for gossip.
-    pub fn user_event(&mut self, name: &str, payload: &[u8], coalesce: bool) -> Result<(), String> {
+    pub fn user_event(
+        &mut self,
+        name: &str,
+        payload: &[u8],
+        coalesce: bool,
+    ) -> Result<(), crate::Error> {
         let limit = self.cfg.user_event_size_limit;
+        let too_large = |limit, configured, encoded| crate::Error::UserEventTooLarge {
+            limit,
+            configured,
+            encoded,
+        };
         if name.len() + payload.len() > limit {
-            return Err(format!(
-                "user event exceeds configured limit of {limit} bytes before encoding"
-            ));
+            return Err(too_large(limit, true, false));
         }
         if name.len() + payload.len() > USER_EVENT_SIZE_HARD_LIMIT {
-            return Err(format!(
-                "user event exceeds sane limit of {USER_EVENT_SIZE_HARD_LIMIT} bytes before encoding"
-            ));
+            return Err(too_large(USER_EVENT_SIZE_HARD_LIMIT, false, false));
         }
         let ev = UserEvent {
             ltime: self.event_clock.time(),
@@ -218,14 +224,10 @@ impl SerfState {
         };
         let raw = SerfMessage::UserEvent(ev.clone()).encode();
         if raw.len() > limit {
-            return Err(format!(
-                "encoded user event exceeds configured limit of {limit} bytes after encoding"
-            ));
+            return Err(too_large(limit, true, true));
         }
         if raw.len() > USER_EVENT_SIZE_HARD_LIMIT {
-            return Err(format!(
-                "encoded user event exceeds sane limit of {USER_EVENT_SIZE_HARD_LIMIT} bytes after encoding"
-            ));
+            return Err(too_large(USER_EVENT_SIZE_HARD_LIMIT, false, true));
         }
         self.event_clock.increment();
         self.handle_user_event(&ev);

@@ -172,7 +172,7 @@ impl Shared {
             self.left.send_if_modified(|v| {
                 let changed = v.is_none();
                 if changed {
-                    *v = Some(r);
+                    *v = Some(r.map_err(|e| e.to_string()));
                 }
                 changed
             });

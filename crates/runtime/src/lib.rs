@@ -114,6 +114,8 @@ pub enum Error {
     },
     /// Configuration refused.
     Config(String),
+    /// The Serf core refused its configuration.
+    Serf(serf_core::Error),
 }
 
 impl std::fmt::Display for Error {
@@ -132,6 +134,7 @@ impl std::fmt::Display for Error {
             ),
             Error::Snapshot { reason, .. } => write!(f, "Failed to setup snapshot: {reason}"),
             Error::Config(e) => f.write_str(e),
+            Error::Serf(e) => write!(f, "{e}"),
         }
     }
 }
@@ -207,7 +210,7 @@ impl Agent {
         };
         let start = Instant::now();
         let mut serf = Serf::new(ml, opts.serf, u64::from_le_bytes(seed), Duration::ZERO)
-            .map_err(Error::Config)?;
+            .map_err(Error::Serf)?;
         let mut rejoin = Vec::new();
         let snap = match &opts.snapshot_path {
             None => None,
@@ -355,7 +358,9 @@ impl Agent {
                     Ok(msg) => {
                         let mut s = self.shared.lock();
                         let now = self.shared.now();
-                        let r = s.handle_stream_result(now, StreamPurpose::Join, Ok(msg));
+                        let r = s
+                            .handle_stream_result(now, StreamPurpose::Join, Ok(msg))
+                            .map_err(|e| e.to_string());
                         self.shared.flush(&mut s);
                         r
                     }
@@ -481,7 +486,7 @@ impl Agent {
         };
         self.shared.wake.notify_one();
         if let Err(e) = started {
-            return KeyOpResult::failed(e);
+            return KeyOpResult::failed(e.to_string());
         }
         while let Some(ev) = rx.recv().await {
             if let Event::KeyOpDone { result, .. } = ev {
