@@ -23,7 +23,7 @@ fn hostname() -> String {
 
 /// A base64 key as Go decodes it, with Go's error text.
 pub(crate) fn decode_key(s: &str) -> Result<Vec<u8>, String> {
-    serf_wire::gobase64::decode(s).map_err(|e| e.to_string())
+    serf_gocompat::base64::decode(s).map_err(|e| e.to_string())
 }
 
 struct Settings {
@@ -590,7 +590,7 @@ async fn retry_join(
 }
 
 fn io_text(e: &std::io::Error) -> String {
-    serf_runtime::goerr::io_text(e)
+    serf_gocompat::errors::io_text(e)
 }
 
 /// Go's `Agent.Shutdown`, with its log lines.

@@ -2,24 +2,37 @@
 //! member state machine, user events and the push/pull state (docs/serf-protocol.md).
 //!
 //! [`Serf`] owns a [`serf_membership::Memberlist`] whose delegate is the Serf state, and is
-//! driven exactly like it: feed packets, stream messages and time; drain transmits and
-//! [`Event`]s.
+//! driven exactly like it, as a [`serf_membership::Machine`]: feed packets, stream
+//! messages, stream outcomes and time; drain transmits and [`Event`]s. Everything Serf
+//! does over time is a state of this machine with a deadline on one timer table
+//! ([`Serf::timers`]): query deadlines, reaping, reconnects, queue checks, the
+//! name-conflict vote, key operations across the cluster ([`Serf::key_op`], answered by
+//! [`Event::KeyOpDone`]) and the graceful leave ([`Serf::leave`], [`Serf::leave_result`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod config;
 pub mod coordinate;
-pub mod goregex;
-pub mod query;
+mod error;
+pub mod keyop;
+mod leave;
+pub mod member;
 pub mod state;
 
+pub use state::query;
+
 pub use clock::LamportClock;
+pub use error::Error;
+pub use keyop::KeyOpResult;
 pub use query::{KeyOpKind, KeyResponse, QueryParams};
 pub use state::{Event, Member, MemberStatus, SerfConfig, SerfState, USER_EVENT_SIZE_HARD_LIMIT};
 
-use serf_membership::{Config, Memberlist, Transmit};
+use leave::LeavePhase;
+use serf_membership::{Config, Machine, Memberlist, StreamPurpose, Transmit};
 use serf_wire::serf::{serf_type, JoinIntent, LeaveIntent, SerfMessage};
 use serf_wire::stream::StreamMsg;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -31,6 +44,23 @@ pub const PROTOCOL_MAX: u8 = 5;
 /// Broadcast notification token of our leave intent.
 const LEAVE_INTENT_TOKEN: u64 = 1;
 
+/// The core's timers (see [`Serf::timers`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Timer {
+    /// A timer of the membership core.
+    Memberlist(serf_membership::Timer),
+    /// The next reap of long-failed and long-left members.
+    Reap,
+    /// The next attempt to reconnect a failed member.
+    Reconnect,
+    /// The next check of the broadcast queue depths.
+    QueueCheck,
+    /// A query of ours reaches its deadline.
+    Query,
+    /// The current phase of a graceful leave times out or ends.
+    Leave,
+}
+
 /// A Serf node: memberlist plus the Serf state machine.
 #[derive(Debug)]
 pub struct Serf {
@@ -38,6 +68,11 @@ pub struct Serf {
     keyring_version: u64,
     /// A running `_serf_conflict` vote: (ltime, id, responses, matching).
     conflict: Option<(u64, u32, usize, usize)>,
+    /// Key operations of ours, by query: `None` once reported (until the query ends).
+    key_ops: HashMap<(u64, u32), Option<KeyOpResult>>,
+    leave: LeavePhase,
+    /// Set when the leave intent's broadcast timed out.
+    leave_timed_out: bool,
     shutdown: bool,
 }
 
@@ -48,20 +83,13 @@ impl Serf {
         cfg: SerfConfig,
         seed: u64,
         now: Duration,
-    ) -> Result<Self, String> {
-        if cfg.protocol < PROTOCOL_MIN {
-            return Err(format!(
-                "Protocol version '{}' too low. Must be in range: [{PROTOCOL_MIN}, {PROTOCOL_MAX}]",
-                cfg.protocol
-            ));
+    ) -> Result<Self, Error> {
+        if !(PROTOCOL_MIN..=PROTOCOL_MAX).contains(&cfg.protocol) {
+            return Err(Error::ProtocolVersion {
+                version: cfg.protocol,
+            });
         }
-        if cfg.protocol > PROTOCOL_MAX {
-            return Err(format!(
-                "Protocol version '{}' too high. Must be in range: [{PROTOCOL_MIN}, {PROTOCOL_MAX}]",
-                cfg.protocol
-            ));
-        }
-        serf_wire::serf::encode_tags(&cfg.tags)?;
+        serf_wire::serf::encode_tags(&cfg.tags).map_err(Error::Tags)?;
         ml_cfg.delegate_protocol_min = PROTOCOL_MIN;
         ml_cfg.delegate_protocol_max = PROTOCOL_MAX;
         ml_cfg.delegate_protocol_version = cfg.protocol;
@@ -77,6 +105,9 @@ impl Serf {
             ml,
             keyring_version: 0,
             conflict: None,
+            key_ops: HashMap::new(),
+            leave: LeavePhase::Idle,
+            leave_timed_out: false,
             shutdown: false,
         })
     }
@@ -110,9 +141,44 @@ impl Serf {
     pub fn poll_event(&mut self) -> Option<Event> {
         loop {
             let ev = self.ml.delegate_mut().events.pop_front()?;
-            if !self.conflict_vote(&ev) {
-                return Some(ev);
+            match self.key_op_event(&ev) {
+                Some(Some(done)) => return Some(done),
+                Some(None) => {}
+                None => {
+                    if !self.conflict_vote(&ev) {
+                        return Some(ev);
+                    }
+                }
             }
+        }
+    }
+
+    /// Counts the results of our key operations: `None` if `ev` is not about one of them,
+    /// else the [`Event::KeyOpDone`] it completes, if any.
+    fn key_op_event(&mut self, ev: &Event) -> Option<Option<Event>> {
+        let key = match ev {
+            Event::QueryAck { ltime, id, .. }
+            | Event::QueryResponse { ltime, id, .. }
+            | Event::QueryDone { ltime, id } => (*ltime, *id),
+            _ => return None,
+        };
+        let slot = self.key_ops.get_mut(&key)?;
+        let done = |r: KeyOpResult| Event::KeyOpDone {
+            ltime: key.0,
+            id: key.1,
+            result: Box::new(r.finish()),
+        };
+        match ev {
+            Event::QueryResponse { from, payload, .. } => {
+                let finished = slot.as_mut().is_some_and(|r| r.add(from.clone(), payload));
+                Some(if finished {
+                    slot.take().map(done)
+                } else {
+                    None
+                })
+            }
+            Event::QueryDone { .. } => Some(self.key_ops.remove(&key).flatten().map(done)),
+            _ => Some(None),
         }
     }
 
@@ -284,7 +350,7 @@ impl Serf {
         name: &str,
         payload: &[u8],
         params: &QueryParams,
-    ) -> Result<(u64, u32, Duration), String> {
+    ) -> Result<(u64, u32, Duration), Error> {
         let timeout = if params.timeout.is_zero() {
             let gi = self.ml.config().gossip_interval;
             self.state().default_query_timeout(gi, self.ml.num_alive())
@@ -304,38 +370,62 @@ impl Serf {
         ltime: u64,
         id: u32,
         payload: Vec<u8>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         self.ml.delegate_mut().now = now;
         self.ml.delegate_mut().respond(ltime, id, payload)
     }
 
-    /// Starts a key operation across the cluster (the internal query); answers arrive as
-    /// query events with [`KeyResponse`] payloads. Returns `(ltime, id, deadline)` and the
-    /// number of nodes expected to answer.
-    pub fn key_query(
+    /// Starts a key operation across the cluster (Serf's key manager: the internal
+    /// `_serf_*` key query, `key` being the raw key, empty for list). Every node's answer
+    /// is counted; [`Event::KeyOpDone`] with the query's `(ltime, id)` (returned here)
+    /// reports the outcome once every node alive at the start answered or the query
+    /// ended.
+    pub fn key_op(
         &mut self,
         now: Duration,
         kind: KeyOpKind,
         key: &[u8],
-    ) -> Result<((u64, u32, Duration), usize), String> {
+    ) -> Result<(u64, u32), Error> {
         let expected = self.ml.num_alive();
         let params = QueryParams::default();
-        let r = self.query(now, kind.query_name(), &query::key_request(key), &params)?;
-        Ok((r, expected))
+        let (ltime, id, _) =
+            self.query(now, kind.query_name(), &query::key_request(key), &params)?;
+        let result = KeyOpResult {
+            num_nodes: expected,
+            ..KeyOpResult::default()
+        };
+        self.key_ops.insert((ltime, id), Some(result));
+        Ok((ltime, id))
     }
 
-    /// Next deadline.
-    pub fn poll_timeout(&self) -> Duration {
-        let st = self.state();
-        let mut t = self
-            .ml
-            .poll_timeout()
-            .min(st.next_reap)
-            .min(st.next_reconnect)
-            .min(st.next_queue_check);
-        if let Some(q) = st.next_query_deadline() {
-            t = t.min(q);
+    /// Every armed timer with its deadline: the one table [`Serf::handle_timeout`] works
+    /// through, membership's timers included.
+    pub fn timers(&self) -> Vec<(Timer, Duration)> {
+        let mut t = Vec::new();
+        self.for_each_timer(|name, at| t.push((name, at)));
+        t
+    }
+
+    fn for_each_timer(&self, mut f: impl FnMut(Timer, Duration)) {
+        for (name, at) in self.ml.timers() {
+            f(Timer::Memberlist(name), at);
         }
+        let st = self.state();
+        f(Timer::Reap, st.next_reap);
+        f(Timer::Reconnect, st.next_reconnect);
+        f(Timer::QueueCheck, st.next_queue_check);
+        if let Some(q) = st.next_query_deadline() {
+            f(Timer::Query, q);
+        }
+        if let Some(l) = self.leave.deadline() {
+            f(Timer::Leave, l);
+        }
+    }
+
+    /// Next deadline: the earliest of [`Serf::timers`].
+    pub fn poll_timeout(&self) -> Duration {
+        let mut t = self.state().next_reap;
+        self.for_each_timer(|_, at| t = t.min(at));
         t
     }
 
@@ -349,6 +439,7 @@ impl Serf {
             self.ml.delegate_mut().next_reconnect = now + iv;
             self.reconnect();
         }
+        self.step_leave(now);
     }
 
     /// Serf's reconnect: with probability failed/alive, push/pull-join one random failed
@@ -391,6 +482,20 @@ impl Serf {
     pub fn handle_packet(&mut self, now: Duration, from: SocketAddr, data: &[u8]) {
         self.ml.handle_packet(now, from, data);
         self.start_conflict_vote(now);
+        self.step_leave(now);
+    }
+
+    /// The outcome of a stream exchange asked for by a [`Transmit::Stream`], or of a join
+    /// push/pull ([`StreamPurpose::Join`]).
+    pub fn handle_stream_result(
+        &mut self,
+        now: Duration,
+        purpose: StreamPurpose,
+        reply: Result<StreamMsg, String>,
+    ) -> Result<(), Error> {
+        let r = self.ml.handle_stream_result(now, purpose, reply);
+        self.start_conflict_vote(now);
+        r.map_err(Error::PushPull)
     }
 
     /// A stream request arrived; returns the framed reply.
@@ -410,9 +515,30 @@ impl Serf {
         self.ml.push_pull_request(true)
     }
 
+    /// Restores the Lamport clocks from a snapshot before the node starts talking.
+    pub fn restore_clocks(&mut self, clock: u64, event_clock: u64, query_clock: u64) {
+        self.ml
+            .delegate_mut()
+            .restore_clocks(clock, event_clock, query_clock);
+    }
+
+    /// The framed push/pull for rejoining a node known from the snapshot: memberlist's
+    /// join only, with no join intent, and old user events replayed (Go's snapshot
+    /// rejoin).
+    pub fn rejoin_request(&mut self) -> Vec<u8> {
+        self.ml.push_pull_request(true)
+    }
+
+    /// A framed stream error reply (for a stream request that could not be read).
+    pub fn encode_stream_error(&mut self, text: &str) -> Vec<u8> {
+        self.ml.encode_stream_error(text)
+    }
+
     /// The reply to a join or sync push/pull.
-    pub fn handle_push_pull_reply(&mut self, now: Duration, msg: StreamMsg) -> Result<(), String> {
-        self.ml.handle_push_pull_reply(now, msg)
+    pub fn handle_push_pull_reply(&mut self, now: Duration, msg: StreamMsg) -> Result<(), Error> {
+        self.ml
+            .handle_push_pull_reply(now, msg)
+            .map_err(Error::PushPull)
     }
 
     /// Call after a join attempt contacted `num` nodes: gossips our join intent.
@@ -431,15 +557,18 @@ impl Serf {
         }
     }
 
-    /// Starts a graceful leave (Serf part): marks us leaving and gossips a leave intent.
-    /// Then wait for [`Serf::leave_intent_sent`], call [`Serf::leave_memberlist`], wait for
-    /// [`Serf::leave_done`].
-    pub fn leave(&mut self) -> Result<(), String> {
+    /// Starts a graceful leave: marks us leaving and gossips a leave intent; then, on the
+    /// core's own timers, memberlist's leave and the propagation delay (see the `leave`
+    /// module). [`Serf::leave_result`] tells when it is over.
+    pub fn leave(&mut self, now: Duration) -> Result<(), Error> {
         let others = self.ml.num_alive() > 1;
         let st = self.ml.delegate_mut();
         match st.local_status() {
-            Some(MemberStatus::Leaving) => return Err("Leave already in progress".to_string()),
-            Some(MemberStatus::Left) => return Ok(()),
+            Some(MemberStatus::Leaving) => return Err(Error::LeaveInProgress),
+            Some(MemberStatus::Left) => {
+                self.leave = LeavePhase::Done;
+                return Ok(());
+            }
             _ => {}
         }
         st.leaving = true;
@@ -455,7 +584,23 @@ impl Serf {
         if others {
             st.queue_intent(SerfMessage::Leave(msg).encode(), Some(LEAVE_INTENT_TOKEN));
         }
+        let deadline = now + self.state().cfg.broadcast_timeout;
+        self.leave = LeavePhase::Intent { deadline };
+        self.leave_timed_out = false;
+        self.step_leave(now);
         Ok(())
+    }
+
+    /// `None` while no leave finished; then `Ok`, or the first step that timed out (Go's
+    /// `timeout while waiting for graceful leave`).
+    pub fn leave_result(&self) -> Option<Result<(), Error>> {
+        if self.leave != LeavePhase::Done {
+            None
+        } else if self.leave_timed_out {
+            Some(Err(Error::LeaveTimeout))
+        } else {
+            Some(Ok(()))
+        }
     }
 
     /// Whether our leave intent has been gossiped enough.
@@ -463,35 +608,63 @@ impl Serf {
         self.state().leave_intent_sent
     }
 
-    /// Second step of a leave: memberlist's dead-about-self broadcast.
-    pub fn leave_memberlist(&mut self, now: Duration) {
-        self.ml.leave(now);
-    }
-
-    /// Whether memberlist's leave broadcast is done.
-    pub fn leave_done(&self) -> bool {
-        self.ml.leave_broadcast_done()
-    }
-
-    /// Marks the local member left (after the propagate delay).
-    pub fn finish_leave(&mut self) {
-        let st = self.ml.delegate_mut();
-        let name = st.name.clone();
-        if let Some(m) = st.members.get_mut(&name) {
-            m.status = MemberStatus::Left;
+    /// Moves a graceful leave on as far as `now` allows.
+    fn step_leave(&mut self, now: Duration) {
+        loop {
+            let next = match self.leave {
+                LeavePhase::Intent { deadline } => {
+                    let sent = self.state().leave_intent_sent;
+                    if !sent && now < deadline {
+                        return;
+                    }
+                    if !sent {
+                        tracing::warn!("timeout while waiting for graceful leave");
+                        self.leave_timed_out = true;
+                    }
+                    self.ml.leave(now);
+                    LeavePhase::Memberlist {
+                        deadline: now + self.state().cfg.broadcast_timeout,
+                    }
+                }
+                LeavePhase::Memberlist { deadline } => {
+                    let done = self.ml.leave_broadcast_done();
+                    if !done && now < deadline {
+                        return;
+                    }
+                    if !done {
+                        tracing::warn!("timeout waiting for leave broadcast");
+                    }
+                    LeavePhase::Propagate {
+                        until: now + self.state().cfg.leave_propagate_delay,
+                    }
+                }
+                LeavePhase::Propagate { until } => {
+                    if now < until {
+                        return;
+                    }
+                    let st = self.ml.delegate_mut();
+                    let name = st.name.clone();
+                    if let Some(m) = st.members.get_mut(&name) {
+                        m.status = MemberStatus::Left;
+                    }
+                    LeavePhase::Done
+                }
+                LeavePhase::Idle | LeavePhase::Done => return,
+            };
+            self.leave = next;
         }
     }
 
     /// Replaces the tags and gossips them (error above 512 encoded bytes, Go's text).
-    pub fn set_tags(&mut self, now: Duration, tags: Vec<(String, String)>) -> Result<(), String> {
-        serf_wire::serf::encode_tags(&tags)?;
+    pub fn set_tags(&mut self, now: Duration, tags: Vec<(String, String)>) -> Result<(), Error> {
+        serf_wire::serf::encode_tags(&tags).map_err(Error::Tags)?;
         self.ml.delegate_mut().cfg.tags = tags;
         self.ml.update_meta(now);
         Ok(())
     }
 
     /// Fires a user event (Go's size checks and error texts).
-    pub fn user_event(&mut self, name: &str, payload: &[u8], coalesce: bool) -> Result<(), String> {
+    pub fn user_event(&mut self, name: &str, payload: &[u8], coalesce: bool) -> Result<(), Error> {
         self.ml.delegate_mut().user_event(name, payload, coalesce)
     }
 
@@ -507,6 +680,64 @@ impl Serf {
         };
         st.handle_leave_intent(&msg);
         st.queue_intent(SerfMessage::Leave(msg).encode(), None);
+    }
+}
+
+impl Machine for Serf {
+    type Delegate = SerfState;
+
+    fn memberlist(&self) -> &Memberlist<SerfState> {
+        &self.ml
+    }
+
+    fn handle_packet(&mut self, now: Duration, from: SocketAddr, data: &[u8]) {
+        Serf::handle_packet(self, now, from, data);
+    }
+
+    fn handle_stream(
+        &mut self,
+        now: Duration,
+        from: SocketAddr,
+        msg: StreamMsg,
+    ) -> Option<Vec<u8>> {
+        Serf::handle_stream(self, now, from, msg)
+    }
+
+    fn handle_stream_result(
+        &mut self,
+        now: Duration,
+        purpose: StreamPurpose,
+        reply: Result<StreamMsg, String>,
+    ) -> Result<(), String> {
+        Ok(Serf::handle_stream_result(self, now, purpose, reply)?)
+    }
+
+    fn handle_timeout(&mut self, now: Duration) {
+        Serf::handle_timeout(self, now);
+    }
+
+    fn poll_timeout(&self) -> Duration {
+        Serf::poll_timeout(self)
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        Serf::poll_transmit(self)
+    }
+
+    fn join_request(&mut self, replay: bool) -> Vec<u8> {
+        Serf::join_request(self, replay)
+    }
+
+    fn join_finished(&mut self, _now: Duration, contacted: usize) {
+        Serf::join_finished(self, contacted);
+    }
+
+    fn start_leave(&mut self, now: Duration) -> Result<(), String> {
+        Ok(self.leave(now)?)
+    }
+
+    fn leave_finished(&self) -> bool {
+        self.leave == LeavePhase::Done
     }
 }
 

@@ -1,6 +1,10 @@
-//! Serf's member state machine and its memberlist delegate (docs/serf-protocol.md sections 3, 7, 8).
+//! Serf's member state machine (docs/serf-protocol.md sections 3, 7, 8): members, intents,
+//! user events and queue depths. Its memberlist delegate is in `state/delegate.rs`, its
+//! queries in `state/query.rs` (re-exported as `serf_core::query`).
 
 use crate::clock::LamportClock;
+pub use crate::config::SerfConfig;
+pub use crate::member::{Event, Member, MemberStatus};
 use serf_membership::queue::{retransmit_limit, BroadcastQueue};
 use serf_membership::{Delegate, Node};
 use serf_wire::serf::{
@@ -11,6 +15,9 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tracing::{debug, info, warn};
+
+mod delegate;
+pub mod query;
 
 /// Hard cap on user event size, whatever the configuration.
 pub const USER_EVENT_SIZE_HARD_LIMIT: usize = 9216;
@@ -23,179 +30,6 @@ pub const QUEUE_DEPTH_WARNING: usize = 128;
 
 /// A failed member back within this long counts as a flap (Serf's `FlapTimeout`).
 pub const FLAP_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Serf-level settings.
-#[derive(Debug, Clone)]
-pub struct SerfConfig {
-    /// Tags gossiped in node metadata.
-    pub tags: Vec<(String, String)>,
-    /// Serf protocol spoken (2..=5, agent default 5).
-    pub protocol: u8,
-    /// Largest user event (name + payload), default 512.
-    pub user_event_size_limit: usize,
-    /// Slots of the user event ring.
-    pub event_buffer_size: usize,
-    /// How often failed/left members are reaped.
-    pub reap_interval: Duration,
-    /// Failed members are erased after this long.
-    pub reconnect_timeout: Duration,
-    /// Left members are erased after this long.
-    pub tombstone_timeout: Duration,
-    /// Intents about unknown nodes are kept this long.
-    pub recent_intent_timeout: Duration,
-    /// Most messages per Serf broadcast queue.
-    pub max_queue_depth: usize,
-    /// Largest encoded query (default 1024).
-    pub query_size_limit: usize,
-    /// Largest encoded query response (default 1024).
-    pub query_response_size_limit: usize,
-    /// Slots of the query de-duplication ring.
-    pub query_buffer_size: usize,
-    /// How often a failed member is tried again.
-    pub reconnect_interval: Duration,
-    /// Run the `_serf_conflict` vote when another node claims our name (agent:
-    /// `disable_name_resolution` turns it off).
-    pub enable_name_conflict_resolution: bool,
-}
-
-impl Default for SerfConfig {
-    fn default() -> Self {
-        SerfConfig {
-            tags: Vec::new(),
-            protocol: 5,
-            user_event_size_limit: 512,
-            event_buffer_size: 512,
-            reap_interval: Duration::from_secs(15),
-            reconnect_timeout: Duration::from_secs(24 * 3600),
-            tombstone_timeout: Duration::from_secs(24 * 3600),
-            recent_intent_timeout: Duration::from_secs(300),
-            max_queue_depth: 4096,
-            query_size_limit: 1024,
-            query_response_size_limit: 1024,
-            query_buffer_size: 512,
-            reconnect_interval: Duration::from_secs(30),
-            enable_name_conflict_resolution: true,
-        }
-    }
-}
-
-/// Member status as Serf reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MemberStatus {
-    /// 0
-    None,
-    /// 1
-    Alive,
-    /// 2
-    Leaving,
-    /// 3
-    Left,
-    /// 4
-    Failed,
-}
-
-impl MemberStatus {
-    /// The text used by the CLI and RPC.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MemberStatus::None => "none",
-            MemberStatus::Alive => "alive",
-            MemberStatus::Leaving => "leaving",
-            MemberStatus::Left => "left",
-            MemberStatus::Failed => "failed",
-        }
-    }
-}
-
-/// A Serf member.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    /// Name.
-    pub name: String,
-    /// IP.
-    pub addr: IpAddr,
-    /// Gossip port.
-    pub port: u16,
-    /// Tags (order as received).
-    pub tags: Vec<(String, String)>,
-    /// Status.
-    pub status: MemberStatus,
-    /// `[PMin, PMax, PCur, DMin, DMax, DCur]`.
-    pub vsn: [u8; 6],
-    /// Member clock of the last accepted intent.
-    pub status_ltime: u64,
-    /// When it became failed or left.
-    pub leave_time: Option<Duration>,
-}
-
-/// What Serf tells the application.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// member-join
-    MemberJoin(Member),
-    /// member-leave
-    MemberLeave(Member),
-    /// member-failed
-    MemberFailed(Member),
-    /// member-update
-    MemberUpdate(Member),
-    /// member-reap
-    MemberReap(Member),
-    /// A query for the application (internal `_serf_` queries never appear). Answer with
-    /// `Serf::respond(ltime, id, payload)` before `deadline`.
-    Query {
-        /// Query clock.
-        ltime: u64,
-        /// Query id.
-        id: u32,
-        /// Name.
-        name: String,
-        /// Payload.
-        payload: Vec<u8>,
-        /// Origin node.
-        source_node: String,
-        /// Respond before this time (driver clock).
-        deadline: Duration,
-    },
-    /// An ack to one of our queries.
-    QueryAck {
-        /// Query clock of our query.
-        ltime: u64,
-        /// Its id.
-        id: u32,
-        /// Who acked.
-        from: String,
-    },
-    /// A response to one of our queries.
-    QueryResponse {
-        /// Query clock of our query.
-        ltime: u64,
-        /// Its id.
-        id: u32,
-        /// Who answered.
-        from: String,
-        /// Payload.
-        payload: Vec<u8>,
-    },
-    /// One of our queries finished (deadline reached, or every expected node answered).
-    QueryDone {
-        /// Query clock.
-        ltime: u64,
-        /// Id.
-        id: u32,
-    },
-    /// user event
-    User {
-        /// Event clock.
-        ltime: u64,
-        /// Name.
-        name: String,
-        /// Payload.
-        payload: Vec<u8>,
-        /// Can coalesce.
-        coalesce: bool,
-    },
-}
 
 #[derive(Debug, Clone, Copy)]
 struct Intent {
@@ -230,7 +64,7 @@ pub struct SerfState {
     /// When the broadcast queue depths are next sampled.
     pub(crate) next_queue_check: Duration,
     pub(crate) now: Duration,
-    pub(crate) queries: crate::query::Queries,
+    pub(crate) queries: query::Queries,
     pub(crate) advertise: SocketAddr,
     pub(crate) rng: serf_membership::Rng,
     /// Someone claims our name from another address: run the conflict vote.
@@ -252,7 +86,7 @@ impl SerfState {
         let slots = cfg.event_buffer_size.max(1);
         let reap = cfg.reap_interval;
         let reconnect = cfg.reconnect_interval;
-        let queries = crate::query::Queries {
+        let queries = query::Queries {
             ring: vec![None; cfg.query_buffer_size.max(1)],
             ..Default::default()
         };
@@ -299,6 +133,11 @@ impl SerfState {
     /// One member.
     pub fn member(&self, name: &str) -> Option<&Member> {
         self.members.get(name)
+    }
+
+    /// The Serf configuration.
+    pub fn config(&self) -> &SerfConfig {
+        &self.cfg
     }
 
     /// Current tags.
@@ -359,17 +198,23 @@ impl SerfState {
     }
 
     /// Fires a user event (Go's size checks and error texts) and queues it for gossip.
-    pub fn user_event(&mut self, name: &str, payload: &[u8], coalesce: bool) -> Result<(), String> {
+    pub fn user_event(
+        &mut self,
+        name: &str,
+        payload: &[u8],
+        coalesce: bool,
+    ) -> Result<(), crate::Error> {
         let limit = self.cfg.user_event_size_limit;
+        let too_large = |limit, configured, encoded| crate::Error::UserEventTooLarge {
+            limit,
+            configured,
+            encoded,
+        };
         if name.len() + payload.len() > limit {
-            return Err(format!(
-                "user event exceeds configured limit of {limit} bytes before encoding"
-            ));
+            return Err(too_large(limit, true, false));
         }
         if name.len() + payload.len() > USER_EVENT_SIZE_HARD_LIMIT {
-            return Err(format!(
-                "user event exceeds sane limit of {USER_EVENT_SIZE_HARD_LIMIT} bytes before encoding"
-            ));
+            return Err(too_large(USER_EVENT_SIZE_HARD_LIMIT, false, false));
         }
         let ev = UserEvent {
             ltime: self.event_clock.time(),
@@ -379,14 +224,10 @@ impl SerfState {
         };
         let raw = SerfMessage::UserEvent(ev.clone()).encode();
         if raw.len() > limit {
-            return Err(format!(
-                "encoded user event exceeds configured limit of {limit} bytes after encoding"
-            ));
+            return Err(too_large(limit, true, true));
         }
         if raw.len() > USER_EVENT_SIZE_HARD_LIMIT {
-            return Err(format!(
-                "encoded user event exceeds sane limit of {USER_EVENT_SIZE_HARD_LIMIT} bytes after encoding"
-            ));
+            return Err(too_large(USER_EVENT_SIZE_HARD_LIMIT, false, true));
         }
         self.event_clock.increment();
         self.handle_user_event(&ev);
@@ -631,312 +472,5 @@ impl SerfState {
 
     fn serf_transmit_limit(&self) -> u32 {
         retransmit_limit(self.retransmit_mult, self.members.len())
-    }
-}
-
-impl Delegate for SerfState {
-    fn node_meta(&mut self, limit: usize) -> Vec<u8> {
-        match encode_tags(&self.cfg.tags) {
-            Ok(b) if b.len() <= limit => b,
-            _ => vec![0xff, 0x80],
-        }
-    }
-
-    fn notify_msg(&mut self, now: Duration, msg: &[u8]) {
-        self.now = now;
-        metrics::histogram!("serf.msgs.received").record(msg.len() as f64);
-        let decoded = match SerfMessage::decode(msg) {
-            Ok(m) => m,
-            Err(e) => {
-                let what = match msg.first() {
-                    Some(0) => "leave message",
-                    Some(1) => "join message",
-                    Some(3) => "user event message",
-                    Some(4) => "query message",
-                    Some(5) => "query response message",
-                    Some(9) => "relay header",
-                    Some(t) => {
-                        warn!("Received message of unknown type: {t}");
-                        return;
-                    }
-                    None => return,
-                };
-                tracing::error!("Error decoding {what}: {e}");
-                return;
-            }
-        };
-        match &decoded {
-            SerfMessage::Leave(l) => debug!("messageLeaveType: {}", l.node),
-            SerfMessage::Join(j) => debug!("messageJoinType: {}", j.node),
-            SerfMessage::UserEvent(ev) => debug!("messageUserEventType: {}", ev.name),
-            SerfMessage::Query(q) => debug!("messageQueryType: {}", q.name),
-            SerfMessage::QueryResponse(r) => debug!("messageQueryResponseType: {}", r.from),
-            SerfMessage::Relay { .. } => {}
-        }
-        match decoded {
-            SerfMessage::Join(j) => {
-                if self.handle_join_intent(&j) {
-                    self.queue_intent(msg.to_vec(), None);
-                }
-            }
-            SerfMessage::Leave(l) => {
-                if self.handle_leave_intent(&l) {
-                    self.queue_intent(msg.to_vec(), None);
-                }
-            }
-            SerfMessage::UserEvent(ev) => {
-                if self.handle_user_event(&ev) {
-                    self.queue_event(msg.to_vec());
-                }
-            }
-            SerfMessage::Query(q) => {
-                if self.handle_query(&q) {
-                    self.query_queue.queue(None, msg.to_vec(), None);
-                    self.query_queue.prune(self.cfg.max_queue_depth);
-                }
-            }
-            SerfMessage::QueryResponse(r) => self.handle_query_response(r),
-            SerfMessage::Relay {
-                dest_ip,
-                dest_port,
-                inner,
-                ..
-            } => {
-                if let Ok(ip) = serf_wire::ip_from_bytes(&dest_ip) {
-                    let to = SocketAddr::new(ip, dest_port);
-                    debug!("Relaying response to addr: {to}");
-                    self.direct.push_back((to, inner));
-                }
-            }
-        }
-    }
-
-    fn get_broadcasts(&mut self, overhead: usize, limit: usize) -> Vec<Vec<u8>> {
-        let tl = self.serf_transmit_limit();
-        let mut out = self.intents.get_broadcasts(overhead, limit, tl);
-        self.check_finished();
-        let mut used: usize = out.iter().map(|m| m.len() + overhead).sum();
-        for q in [&mut self.query_queue, &mut self.event_queue] {
-            let more = q.get_broadcasts(overhead, limit.saturating_sub(used), tl);
-            used += more.iter().map(|m| m.len() + overhead).sum::<usize>();
-            out.extend(more);
-        }
-        for m in &out {
-            metrics::histogram!("serf.msgs.sent").record(m.len() as f64);
-        }
-        out
-    }
-
-    fn local_state(&mut self, _join: bool) -> Vec<u8> {
-        let mut status_ltimes: Vec<(String, u64)> = self
-            .members
-            .values()
-            .map(|m| (m.name.clone(), m.status_ltime))
-            .collect();
-        status_ltimes.sort();
-        let mut left_members: Vec<String> = self
-            .members
-            .values()
-            .filter(|m| m.status == MemberStatus::Left)
-            .map(|m| m.name.clone())
-            .collect();
-        left_members.sort();
-        PushPullState {
-            ltime: self.clock.time(),
-            status_ltimes,
-            left_members,
-            event_ltime: self.event_clock.time(),
-            events: self.event_buffer.clone(),
-            query_ltime: self.query_clock.time(),
-        }
-        .encode()
-    }
-
-    fn merge_remote_state(&mut self, now: Duration, buf: &[u8], join: bool) {
-        self.now = now;
-        let pp = match PushPullState::decode(buf) {
-            Ok(pp) => pp,
-            Err(e) => {
-                tracing::error!("Failed to decode remote state: {e}");
-                return;
-            }
-        };
-        if pp.ltime > 0 {
-            self.clock.witness(pp.ltime - 1);
-        }
-        if pp.event_ltime > 0 {
-            self.event_clock.witness(pp.event_ltime - 1);
-        }
-        if pp.query_ltime > 0 {
-            self.query_clock.witness(pp.query_ltime - 1);
-        }
-        let status: HashMap<&str, u64> = pp
-            .status_ltimes
-            .iter()
-            .map(|(n, t)| (n.as_str(), *t))
-            .collect();
-        for name in &pp.left_members {
-            let ltime = status
-                .get(name.as_str())
-                .copied()
-                .unwrap_or(0)
-                .saturating_add(1);
-            self.handle_leave_intent(&LeaveIntent {
-                ltime,
-                node: name.clone(),
-                prune: false,
-            });
-        }
-        let left: std::collections::HashSet<&str> =
-            pp.left_members.iter().map(String::as_str).collect();
-        for (name, ltime) in &pp.status_ltimes {
-            if left.contains(name.as_str()) {
-                continue;
-            }
-            self.handle_join_intent(&JoinIntent {
-                ltime: *ltime,
-                node: name.clone(),
-            });
-        }
-        if join && self.event_join_ignore {
-            self.event_min_time = self.event_min_time.max(pp.event_ltime);
-        }
-        for slot in pp.events.into_iter().flatten() {
-            for (name, payload) in slot.events {
-                self.handle_user_event(&UserEvent {
-                    ltime: slot.ltime,
-                    name,
-                    payload,
-                    cc: false,
-                });
-            }
-        }
-    }
-
-    fn notify_join(&mut self, now: Duration, node: &Node) {
-        self.now = now;
-        let fresh = Self::member_from_node(node);
-        let intent = self.recent_intents.remove(&node.name);
-        let m = match self.members.entry(node.name.clone()) {
-            std::collections::hash_map::Entry::Vacant(v) => {
-                let mut m = fresh.clone();
-                if let Some(i) = intent {
-                    m.status_ltime = i.ltime;
-                    if !i.join {
-                        m.status = MemberStatus::Leaving;
-                    }
-                }
-                v.insert(m)
-            }
-            std::collections::hash_map::Entry::Occupied(o) => {
-                let m = o.into_mut();
-                let flapped = m.status == MemberStatus::Failed
-                    && m.leave_time
-                        .is_some_and(|t| now.saturating_sub(t) < FLAP_TIMEOUT);
-                if flapped {
-                    metrics::counter!("serf.member.flap").increment(1);
-                }
-                m.status = MemberStatus::Alive;
-                m
-            }
-        };
-        m.leave_time = None;
-        m.addr = fresh.addr;
-        m.port = fresh.port;
-        m.tags = fresh.tags;
-        m.vsn = fresh.vsn;
-        let ev = m.clone();
-        metrics::counter!("serf.member.join").increment(1);
-        info!("EventMemberJoin: {} {}", ev.name, ev.addr);
-        self.emit(Event::MemberJoin(ev));
-    }
-
-    fn notify_leave(&mut self, now: Duration, node: &Node) {
-        self.now = now;
-        let Some(m) = self.members.get_mut(&node.name) else {
-            return;
-        };
-        match m.status {
-            MemberStatus::Leaving => {
-                m.status = MemberStatus::Left;
-                m.leave_time = Some(now);
-                let ev = m.clone();
-                metrics::counter!("serf.member.left").increment(1);
-                info!("EventMemberLeave: {} {}", ev.name, ev.addr);
-                self.emit(Event::MemberLeave(ev));
-            }
-            MemberStatus::Alive => {
-                m.status = MemberStatus::Failed;
-                m.leave_time = Some(now);
-                let ev = m.clone();
-                metrics::counter!("serf.member.failed").increment(1);
-                info!("EventMemberFailed: {} {}", ev.name, ev.addr);
-                self.emit(Event::MemberFailed(ev));
-            }
-            other => warn!(node = %node.name, status = other.as_str(), "bad state when leave"),
-        }
-    }
-
-    fn ack_payload(&mut self) -> Vec<u8> {
-        self.coord.get_coordinate().encode_payload()
-    }
-
-    fn notify_ping_complete(&mut self, _now: Duration, node: &Node, rtt: Duration, payload: &[u8]) {
-        if payload.is_empty() {
-            return;
-        }
-        let other = match crate::coordinate::Coordinate::decode_payload(payload) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!("Failed to decode coordinate from ping: {e}");
-                return;
-            }
-        };
-        let before = self.coord.get_coordinate();
-        match self.coord.update(&node.name, &other, rtt) {
-            Ok(mine) => {
-                let moved = crate::coordinate::distance_to(&before, &mine);
-                metrics::histogram!("serf.coordinate.adjustment-ms")
-                    .record(moved.as_secs_f64() * 1e3);
-                self.coord_cache.insert(node.name.clone(), other);
-                self.coord_cache.insert(self.name.clone(), mine);
-            }
-            Err(e) => {
-                metrics::counter!("serf.coordinate.rejected").increment(1);
-                debug!("rejected coordinate from {}: {e}", node.name);
-            }
-        }
-    }
-
-    fn notify_conflict(&mut self, existing: &Node, other: &Node) {
-        if existing.name != self.name {
-            warn!(
-                "Name conflict for '{}' both {}:{} and {}:{} are claiming",
-                existing.name, existing.addr, existing.port, other.addr, other.port
-            );
-            return;
-        }
-        tracing::error!(
-            "Node name conflicts with another node at {}:{}",
-            other.addr,
-            other.port
-        );
-        self.conflict_pending = self.cfg.enable_name_conflict_resolution;
-    }
-
-    fn notify_update(&mut self, now: Duration, node: &Node) {
-        self.now = now;
-        let fresh = Self::member_from_node(node);
-        let Some(m) = self.members.get_mut(&node.name) else {
-            return;
-        };
-        m.addr = fresh.addr;
-        m.port = fresh.port;
-        m.tags = fresh.tags;
-        m.vsn = fresh.vsn;
-        let ev = m.clone();
-        metrics::counter!("serf.member.update").increment(1);
-        info!("EventMemberUpdate: {}", ev.name);
-        self.emit(Event::MemberUpdate(ev));
     }
 }

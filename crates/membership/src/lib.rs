@@ -9,13 +9,17 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod machine;
 pub mod memberlist;
 pub mod queue;
 pub mod rng;
 pub mod suspicion;
 
 pub use config::Config;
-pub use memberlist::{Delegate, Memberlist, NoDelegate, Node, Stats, Transmit};
+pub use machine::Machine;
+pub use memberlist::{
+    Delegate, Memberlist, NoDelegate, Node, Stats, StreamPurpose, Timer, Transmit,
+};
 pub use queue::BroadcastQueue;
 pub use rng::Rng;
 pub use serf_wire::messages::NodeStateKind;

@@ -9,20 +9,29 @@
 #![warn(missing_docs)]
 
 pub mod addr;
-pub mod goerr;
+mod driver;
+mod files;
+mod listener;
 mod net;
 pub mod private_ip;
 pub mod snapshot;
 
-pub use serf_core::{Event, KeyOpKind, KeyResponse, Member, MemberStatus, QueryParams, SerfConfig};
+pub use files::{write_keyring_file, write_tags_file};
+pub use serf_gocompat::errors::multierror;
+
+pub use serf_core::{
+    Event, KeyOpKind, KeyOpResult, KeyResponse, Member, MemberStatus, QueryParams, SerfConfig,
+};
 pub use serf_membership::Config as MemberlistConfig;
 
+use driver::{drive, Shared};
+use net::StreamOpts;
 use serf_core::Serf;
-use serf_membership::Transmit;
-use serf_wire::stream::StreamMsg;
+use serf_membership::StreamPurpose;
+use snapshot::writer::SnapshotWriter;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{broadcast, mpsc, Notify, Semaphore};
@@ -64,6 +73,24 @@ pub struct Options {
     pub broadcast_timeout: Duration,
 }
 
+impl Options {
+    /// A node named `name` bound to `bind` (UDP and TCP; port 0 picks a free one), with
+    /// memberlist's LAN profile, Serf's defaults, and no snapshot, keyring or tags file:
+    /// the usual starting point for embedding.
+    pub fn lan(name: &str, bind: SocketAddr) -> Options {
+        Options {
+            bind,
+            memberlist: MemberlistConfig::lan(name, bind.ip(), bind.port()),
+            serf: SerfConfig::default(),
+            snapshot_path: None,
+            rejoin_after_leave: false,
+            keyring_file: None,
+            tags_file: None,
+            broadcast_timeout: BROADCAST_TIMEOUT,
+        }
+    }
+}
+
 /// Errors starting or driving the agent.
 #[derive(Debug)]
 pub enum Error {
@@ -87,6 +114,8 @@ pub enum Error {
     },
     /// Configuration refused.
     Config(String),
+    /// The Serf core refused its configuration.
+    Serf(serf_core::Error),
 }
 
 impl std::fmt::Display for Error {
@@ -101,10 +130,11 @@ impl std::fmt::Display for Error {
             } => write!(
                 f,
                 "Failed to create memberlist: Could not set up network transport: failed to obtain an address: {}",
-                goerr::listen_error(proto, *addr, source)
+                serf_gocompat::errors::listen_error(proto, *addr, source)
             ),
             Error::Snapshot { reason, .. } => write!(f, "Failed to setup snapshot: {reason}"),
             Error::Config(e) => f.write_str(e),
+            Error::Serf(e) => write!(f, "{e}"),
         }
     }
 }
@@ -114,183 +144,6 @@ impl std::error::Error for Error {}
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         Error::Io(e)
-    }
-}
-
-pub(crate) struct Shared {
-    serf: Mutex<Serf>,
-    start: Instant,
-    udp: UdpSocket,
-    wake: Notify,
-    events: broadcast::Sender<Event>,
-    outbound: Arc<Semaphore>,
-    shutdown: tokio::sync::watch::Sender<bool>,
-    stream_opts: Mutex<StreamOpts>,
-    routes: Mutex<HashMap<(u64, u32), mpsc::Sender<Event>>>,
-    keyring_seen: std::sync::atomic::AtomicU64,
-    snapshot: Option<SnapshotWriter>,
-    keyring_file: Option<std::path::PathBuf>,
-    tags_file: Option<std::path::PathBuf>,
-    broadcast_timeout: Duration,
-    first_events: Mutex<Option<broadcast::Receiver<Event>>>,
-}
-
-#[derive(Clone)]
-pub(crate) struct StreamOpts {
-    keyring: serf_wire::Keyring,
-    verify_incoming: bool,
-    label: Vec<u8>,
-    tcp_timeout: Duration,
-}
-
-impl Shared {
-    fn now(&self) -> Duration {
-        self.start.elapsed()
-    }
-
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Serf> {
-        match self.serf.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
-    }
-
-    pub(crate) fn stream_opts(&self) -> StreamOpts {
-        match self.stream_opts.lock() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
-    }
-
-    /// Sends everything the core produced and forwards its events. Call with the lock held.
-    pub(crate) fn flush(self: &Arc<Self>, serf: &mut Serf) {
-        while let Some(t) = serf.poll_transmit() {
-            match t {
-                Transmit::Packet { to, data } => match self.udp.try_send_to(&data, to) {
-                    Ok(n) => metrics::counter!("memberlist.udp.sent").increment(n as u64),
-                    Err(e) => debug!(%to, error = %e, "udp send failed"),
-                },
-                Transmit::PushPull { to, data } => {
-                    let peer = serf
-                        .memberlist()
-                        .nodes()
-                        .find(|n| n.socket_addr() == to)
-                        .map_or(String::new(), |n| n.name.clone());
-                    let me = self.clone();
-                    if let Ok(permit) = self.outbound.clone().try_acquire_owned() {
-                        tokio::spawn(async move {
-                            let _permit = permit;
-                            let started = Instant::now();
-                            match net::exchange(&me.stream_opts(), to, &data, Some(&peer)).await {
-                                Ok(msg) => {
-                                    let mut s = me.lock();
-                                    let now = me.now();
-                                    if let Err(e) = s.handle_push_pull_reply(now, msg) {
-                                        warn!(%to, error = %e, "push/pull merge failed");
-                                    }
-                                    me.flush(&mut s);
-                                }
-                                Err(e) => warn!(%to, error = %e, "push/pull failed"),
-                            }
-                            metrics::histogram!("memberlist.pushPullNode")
-                                .record(started.elapsed().as_secs_f64() * 1e3);
-                            me.wake.notify_one();
-                        });
-                    }
-                }
-                Transmit::StreamPing {
-                    to,
-                    seq,
-                    data,
-                    timeout,
-                } => {
-                    let me = self.clone();
-                    if let Ok(permit) = self.outbound.clone().try_acquire_owned() {
-                        tokio::spawn(async move {
-                            let _permit = permit;
-                            let mut opts = me.stream_opts();
-                            opts.tcp_timeout = timeout;
-                            let ok = matches!(
-                                net::exchange(&opts, to, &data, None).await,
-                                Ok(StreamMsg::Ack(a)) if a.seq_no == seq
-                            );
-                            let mut s = me.lock();
-                            let now = me.now();
-                            s.memberlist_mut().handle_stream_ping_result(now, seq, ok);
-                            me.flush(&mut s);
-                        });
-                    }
-                }
-            }
-        }
-        while let Some(ev) = serf.poll_event() {
-            if let Some(sn) = &self.snapshot {
-                match &ev {
-                    Event::MemberJoin(m) => sn.send(SnapCmd::Alive(
-                        m.name.clone(),
-                        SocketAddr::new(m.addr, m.port),
-                    )),
-                    Event::MemberLeave(m) | Event::MemberFailed(m) => {
-                        sn.send(SnapCmd::NotAlive(m.name.clone()))
-                    }
-                    Event::User { ltime, .. } => sn.send(SnapCmd::EventClock(*ltime)),
-                    Event::Query { ltime, .. } => sn.send(SnapCmd::QueryClock(*ltime)),
-                    _ => {}
-                }
-            }
-            let key = match &ev {
-                Event::QueryAck { ltime, id, .. }
-                | Event::QueryResponse { ltime, id, .. }
-                | Event::QueryDone { ltime, id } => Some((*ltime, *id)),
-                _ => None,
-            };
-            match key {
-                Some(k) => {
-                    let mut routes = match self.routes.lock() {
-                        Ok(g) => g,
-                        Err(p) => p.into_inner(),
-                    };
-                    let done = matches!(ev, Event::QueryDone { .. });
-                    if let Some(tx) = routes.get(&k) {
-                        if tx.try_send(ev).is_err() {
-                            debug!("query result dropped: receiver full or gone");
-                        }
-                    }
-                    if done {
-                        routes.remove(&k);
-                    }
-                }
-                None => {
-                    let _ = self.events.send(ev);
-                }
-            }
-        }
-        if let Some(sn) = &self.snapshot {
-            sn.clocks(
-                serf.state().clock().saturating_sub(1),
-                serf.state().query_clock().saturating_sub(1),
-            );
-        }
-        if serf.should_shutdown() && !*self.shutdown.borrow() {
-            let _ = self.shutdown.send(true);
-        }
-        let v = serf.keyring_version();
-        if self
-            .keyring_seen
-            .swap(v, std::sync::atomic::Ordering::Relaxed)
-            != v
-        {
-            let kr = serf.keyring().clone();
-            if let Some(path) = &self.keyring_file {
-                if let Err(e) = write_keyring_file(path, &kr) {
-                    warn!("failed to write keyring file: {e}");
-                }
-            }
-            match self.stream_opts.lock() {
-                Ok(mut g) => g.keyring = kr,
-                Err(p) => p.into_inner().keyring = kr,
-            }
-        }
     }
 }
 
@@ -346,6 +199,8 @@ impl Agent {
         let mut seed = [0u8; 8];
         getrandom::getrandom(&mut seed)
             .map_err(|e| Error::Config(format!("no randomness: {e}")))?;
+        opts.serf.broadcast_timeout = opts.broadcast_timeout;
+        opts.serf.leave_propagate_delay = LEAVE_PROPAGATE_DELAY;
         let ml = opts.memberlist.clone();
         let stream_opts = StreamOpts {
             keyring: ml.keyring.clone(),
@@ -355,7 +210,7 @@ impl Agent {
         };
         let start = Instant::now();
         let mut serf = Serf::new(ml, opts.serf, u64::from_le_bytes(seed), Duration::ZERO)
-            .map_err(Error::Config)?;
+            .map_err(Error::Serf)?;
         let mut rejoin = Vec::new();
         let snap = match &opts.snapshot_path {
             None => None,
@@ -368,7 +223,7 @@ impl Agent {
                 for w in &replay.warnings {
                     warn!("snapshot: {w}");
                 }
-                serf.memberlist_mut().delegate_mut().restore_clocks(
+                serf.restore_clocks(
                     replay.last_clock,
                     replay.last_event_clock,
                     replay.last_query_clock,
@@ -396,7 +251,7 @@ impl Agent {
             snapshot: snap.map(SnapshotWriter::spawn),
             keyring_file: opts.keyring_file,
             tags_file: opts.tags_file,
-            broadcast_timeout: opts.broadcast_timeout,
+            left: tokio::sync::watch::channel(None).0,
             first_events: Mutex::new(Some(first_events)),
         });
         {
@@ -404,7 +259,7 @@ impl Agent {
             shared.flush(&mut s);
         }
         tokio::spawn(drive(shared.clone()));
-        tokio::spawn(net::serve_streams(shared.clone(), tcp));
+        tokio::spawn(listener::serve_streams(shared.clone(), tcp));
         debug!("serf runtime started on {local}");
         let agent = Agent { shared, local };
         if !rejoin.is_empty() {
@@ -503,7 +358,9 @@ impl Agent {
                     Ok(msg) => {
                         let mut s = self.shared.lock();
                         let now = self.shared.now();
-                        let r = s.handle_push_pull_reply(now, msg);
+                        let r = s
+                            .handle_stream_result(now, StreamPurpose::Join, Ok(msg))
+                            .map_err(|e| e.to_string());
                         self.shared.flush(&mut s);
                         r
                     }
@@ -534,7 +391,7 @@ impl Agent {
             // Go's snapshot rejoin calls memberlist's join directly: old user events are
             // replayed (they are newer than the snapshot's event clock) and no join intent
             // is sent.
-            let request = self.shared.lock().memberlist_mut().push_pull_request(true);
+            let request = self.shared.lock().rejoin_request();
             if self.push_pull_join(&[addr.to_string()], &request).await.0 > 0 {
                 info!(target: "serf_core", "Re-joined to previously known node: {name}: {addr}");
                 return;
@@ -603,87 +460,40 @@ impl Agent {
     }
 
     /// Runs a key operation on every node (Serf's key manager): `key` is base64 (ignored
-    /// for list).
+    /// for list). The core counts the answers; this waits for its [`Event::KeyOpDone`].
     pub async fn key_op(&self, kind: KeyOpKind, key_b64: &str) -> KeyOpResult {
-        let mut out = KeyOpResult::default();
         let key = if kind == KeyOpKind::List {
             Vec::new()
         } else {
-            match serf_wire::gobase64::decode(key_b64) {
+            match serf_gocompat::base64::decode(key_b64) {
                 Ok(k) => k,
-                Err(e) => {
-                    out.error = Some(e.to_string());
-                    return out;
-                }
+                Err(e) => return KeyOpResult::failed(e.to_string()),
             }
         };
         let (tx, mut rx) = mpsc::channel(4096);
         let started = {
             let mut s = self.shared.lock();
             let now = self.shared.now();
-            let r = s.key_query(now, kind, &key);
-            if let Ok(((ltime, id, _), _)) = &r {
+            let r = s.key_op(now, kind, &key);
+            if let Ok(route) = r {
                 match self.shared.routes.lock() {
-                    Ok(mut g) => g.insert((*ltime, *id), tx),
-                    Err(p) => p.into_inner().insert((*ltime, *id), tx),
+                    Ok(mut g) => g.insert(route, tx),
+                    Err(p) => p.into_inner().insert(route, tx),
                 };
             }
             self.shared.flush(&mut s);
             r
         };
         self.shared.wake.notify_one();
-        let expected = match started {
-            Ok((_, n)) => n,
-            Err(e) => {
-                out.error = Some(e);
-                return out;
-            }
-        };
-        out.num_nodes = expected;
+        if let Err(e) = started {
+            return KeyOpResult::failed(e.to_string());
+        }
         while let Some(ev) = rx.recv().await {
-            match ev {
-                Event::QueryResponse { from, payload, .. } => {
-                    out.num_resp += 1;
-                    match KeyResponse::decode(&payload) {
-                        Err(e) => {
-                            out.num_err += 1;
-                            out.messages.push((from, e));
-                        }
-                        Ok(r) => {
-                            if !r.result {
-                                out.num_err += 1;
-                            }
-                            if !r.message.is_empty() || !r.result {
-                                out.messages.push((from, r.message.clone()));
-                            }
-                            for k in r.keys {
-                                *out.keys.entry(k).or_insert(0) += 1;
-                            }
-                            if !r.primary_key.is_empty() {
-                                *out.primary_keys.entry(r.primary_key).or_insert(0) += 1;
-                            }
-                        }
-                    }
-                    if out.num_resp >= expected {
-                        break;
-                    }
-                }
-                Event::QueryDone { .. } => break,
-                _ => {}
+            if let Event::KeyOpDone { result, .. } = ev {
+                return *result;
             }
         }
-        if out.num_err > 0 {
-            out.error = Some(format!(
-                "{}/{} nodes reported failure",
-                out.num_err, out.num_nodes
-            ));
-        } else if out.num_resp != out.num_nodes {
-            out.error = Some(format!(
-                "{}/{} nodes reported success",
-                out.num_resp, out.num_nodes
-            ));
-        }
-        out
+        KeyOpResult::failed("the agent stopped during the key operation".to_string())
     }
 
     /// Force-leaves a node.
@@ -694,58 +504,29 @@ impl Agent {
         self.shared.wake.notify_one();
     }
 
-    /// Graceful leave: gossip the leave intent, then memberlist's leave, then wait for it to
-    /// propagate. Stops the agent afterwards.
+    /// Graceful leave: the core gossips the leave intent, then runs memberlist's leave,
+    /// then waits for it to propagate, each step on its own timers; this waits for the
+    /// core to report the end. Stops the agent afterwards.
     pub async fn leave(&self) -> Result<(), String> {
-        {
-            if let Some(sn) = &self.shared.snapshot {
-                sn.leave().await;
-            }
+        if let Some(sn) = &self.shared.snapshot {
+            sn.leave().await;
         }
-        {
-            let mut s = self.shared.lock();
-            s.leave()?;
-            self.shared.flush(&mut s);
-        }
-        self.shared.wake.notify_one();
-        let mut result = Ok(());
-        if !self
-            .wait(self.shared.broadcast_timeout, |s| s.leave_intent_sent())
-            .await
-        {
-            warn!("timeout while waiting for graceful leave");
-            result = Err("timeout while waiting for graceful leave".to_string());
-        }
-        {
+        let mut left = self.shared.left.subscribe();
+        let limit = {
             let mut s = self.shared.lock();
             let now = self.shared.now();
-            s.leave_memberlist(now);
+            s.leave(now)?;
             self.shared.flush(&mut s);
-        }
+            let cfg = s.state().config();
+            cfg.broadcast_timeout * 2 + cfg.leave_propagate_delay + Duration::from_secs(5)
+        };
         self.shared.wake.notify_one();
-        if !self
-            .wait(self.shared.broadcast_timeout, |s| s.leave_done())
-            .await
-        {
-            warn!("timeout waiting for leave broadcast");
-        }
-        tokio::time::sleep(LEAVE_PROPAGATE_DELAY).await;
-        self.shared.lock().finish_leave();
+        let result = match tokio::time::timeout(limit, left.wait_for(Option::is_some)).await {
+            Ok(Ok(r)) => r.clone().unwrap_or(Ok(())),
+            _ => Err("timeout while waiting for graceful leave".to_string()),
+        };
         self.shutdown();
         result
-    }
-
-    async fn wait(&self, timeout: Duration, done: impl Fn(&Serf) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if done(&self.shared.lock()) {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
     }
 
     /// Stops the driver and the listener without leaving.
@@ -765,91 +546,6 @@ impl Agent {
     }
 }
 
-/// What the snapshot thread is told.
-enum SnapCmd {
-    Alive(String, SocketAddr),
-    NotAlive(String),
-    EventClock(u64),
-    QueryClock(u64),
-    Clock(u64),
-    Leave(tokio::sync::oneshot::Sender<()>),
-}
-
-/// Feeds the snapshot file from a thread of its own, so disk latency (writes, fsync,
-/// compaction) never holds the core lock or delays the driver. The channel is bounded like
-/// Go's (2048); when it is full, records are dropped with a warning rather than blocking.
-struct SnapshotWriter {
-    tx: std::sync::mpsc::SyncSender<SnapCmd>,
-    last_clock: std::sync::atomic::AtomicU64,
-    last_query_clock: std::sync::atomic::AtomicU64,
-}
-
-impl SnapshotWriter {
-    fn spawn(mut sn: snapshot::Snapshot) -> SnapshotWriter {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<SnapCmd>(2048);
-        let spawned = std::thread::Builder::new()
-            .name("snapshot".into())
-            .spawn(move || loop {
-                let cmd = match rx.recv_timeout(Duration::from_millis(500)) {
-                    Ok(c) => Some(c),
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
-                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                        let _ = sn.sync();
-                        return;
-                    }
-                };
-                let r = match cmd {
-                    None => sn.sync_if_due(),
-                    Some(SnapCmd::Alive(n, a)) => sn.alive(&n, a),
-                    Some(SnapCmd::NotAlive(n)) => sn.not_alive(&n),
-                    Some(SnapCmd::EventClock(t)) => sn.event_clock(t),
-                    Some(SnapCmd::QueryClock(t)) => sn.query_clock(t),
-                    Some(SnapCmd::Clock(t)) => sn.clock(t).and_then(|()| sn.sync_if_due()),
-                    Some(SnapCmd::Leave(done)) => {
-                        let r = sn.leave();
-                        let _ = done.send(());
-                        r
-                    }
-                };
-                if let Err(e) = r {
-                    warn!("failed to write snapshot: {e}");
-                }
-            });
-        if let Err(e) = spawned {
-            warn!("failed to start the snapshot thread: {e}");
-        }
-        SnapshotWriter {
-            tx,
-            last_clock: std::sync::atomic::AtomicU64::new(0),
-            last_query_clock: std::sync::atomic::AtomicU64::new(0),
-        }
-    }
-
-    fn send(&self, c: SnapCmd) {
-        if self.tx.try_send(c).is_err() {
-            warn!("snapshot queue full, dropping a record");
-        }
-    }
-
-    /// Records the clocks when they moved.
-    fn clocks(&self, clock: u64, query_clock: u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        if self.last_clock.fetch_max(clock, Relaxed) < clock {
-            self.send(SnapCmd::Clock(clock));
-        }
-        if self.last_query_clock.fetch_max(query_clock, Relaxed) < query_clock {
-            self.send(SnapCmd::QueryClock(query_clock));
-        }
-    }
-
-    /// Writes `leave` (fsynced) and waits for it.
-    async fn leave(&self) {
-        let (done, wait) = tokio::sync::oneshot::channel();
-        self.send(SnapCmd::Leave(done));
-        let _ = tokio::time::timeout(Duration::from_secs(5), wait).await;
-    }
-}
-
 /// A running query.
 #[derive(Debug)]
 pub struct QueryHandle {
@@ -861,178 +557,4 @@ pub struct QueryHandle {
     pub deadline: Instant,
     /// `QueryAck`, `QueryResponse`, then `QueryDone`.
     pub rx: mpsc::Receiver<Event>,
-}
-
-/// What a key operation across the cluster reported (Serf's `KeyResponse`).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct KeyOpResult {
-    /// Node -> error or info text.
-    pub messages: Vec<(String, String)>,
-    /// Key (base64) -> nodes that have it (list only).
-    pub keys: HashMap<String, usize>,
-    /// Primary key (base64) -> nodes using it (list only).
-    pub primary_keys: HashMap<String, usize>,
-    /// Nodes expected to answer.
-    pub num_nodes: usize,
-    /// Answers.
-    pub num_resp: usize,
-    /// Failed answers.
-    pub num_err: usize,
-    /// Go's summary error (`N/M nodes reported failure`, ...), or a local error.
-    pub error: Option<String>,
-}
-
-/// Writes a keyring file: a JSON array of base64 keys, primary first (atomic rename).
-pub fn write_keyring_file(path: &std::path::Path, kr: &serf_wire::Keyring) -> Result<(), String> {
-    use base64::Engine;
-    let keys: Vec<String> = kr
-        .keys()
-        .iter()
-        .map(|k| {
-            format!(
-                "  \"{}\"",
-                base64::engine::general_purpose::STANDARD.encode(k.as_bytes())
-            )
-        })
-        .collect();
-    write_atomic(path, format!("[\n{}\n]", keys.join(",\n")).as_bytes())
-}
-
-/// Writes a tags file: a JSON object (atomic rename).
-pub fn write_tags_file(path: &std::path::Path, tags: &[(String, String)]) -> Result<(), String> {
-    // Go's `json.MarshalIndent(tags, "", "  ")`: keys sorted, HTML-safe escaping.
-    let esc = |s: &str| {
-        let mut o = String::with_capacity(s.len() + 2);
-        o.push('"');
-        for c in s.chars() {
-            match c {
-                '"' => o.push_str("\\\""),
-                '\\' => o.push_str("\\\\"),
-                '\n' => o.push_str("\\n"),
-                '\r' => o.push_str("\\r"),
-                '\t' => o.push_str("\\t"),
-                '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                    o.push_str(&format!("\\u{:04x}", c as u32))
-                }
-                c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-                c => o.push(c),
-            }
-        }
-        o.push('"');
-        o
-    };
-    let mut sorted: Vec<&(String, String)> = tags.iter().collect();
-    sorted.sort();
-    let body = if sorted.is_empty() {
-        "{}".to_string()
-    } else {
-        let lines: Vec<String> = sorted
-            .iter()
-            .map(|(k, v)| format!("  {}: {}", esc(k), esc(v)))
-            .collect();
-        format!("{{\n{}\n}}", lines.join(",\n"))
-    };
-    write_atomic(path, body.as_bytes())
-}
-
-/// Writes `path` through a synced temporary file and a rename, with mode 0600 as Go
-/// writes keyring and tags files (they may hold secrets).
-fn write_atomic(path: &std::path::Path, data: &[u8]) -> Result<(), String> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let err = |e: std::io::Error| format!("failed to write {}: {e}", path.display());
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(err)?;
-    f.write_all(data).map_err(err)?;
-    f.sync_all().map_err(err)?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(err)
-}
-
-/// Formats errors the way hashicorp/go-multierror does.
-pub fn multierror(errors: &[String]) -> String {
-    let head = if errors.len() == 1 {
-        "1 error occurred:".to_string()
-    } else {
-        format!("{} errors occurred:", errors.len())
-    };
-    let body: Vec<String> = errors.iter().map(|e| format!("\t* {e}")).collect();
-    format!("{head}\n{}\n\n", body.join("\n"))
-}
-
-fn on_packet(s: &mut Serf, now: Duration, from: SocketAddr, data: &[u8]) {
-    metrics::counter!("memberlist.udp.received").increment(data.len() as u64);
-    s.handle_packet(now, from, data);
-}
-
-/// Runs due timers and sends what they produced. A step that ran a gossip round is
-/// timed as `memberlist.gossip`, the closest match to memberlist's timing of `gossip()`.
-fn run_timers(shared: &Arc<Shared>, s: &mut Serf, now: Duration) {
-    let started = Instant::now();
-    let rounds = s.memberlist().stats().gossip_rounds;
-    s.handle_timeout(now);
-    shared.flush(s);
-    if s.memberlist().stats().gossip_rounds != rounds {
-        metrics::histogram!("memberlist.gossip").record(started.elapsed().as_secs_f64() * 1e3);
-    }
-}
-
-/// The driver: datagrams first, then due timers, until shutdown.
-async fn drive(shared: Arc<Shared>) {
-    let mut shutdown = shared.shutdown.subscribe();
-    let mut buf = vec![0u8; serf_wire::UDP_RECV_BUFFER];
-    loop {
-        let deadline = {
-            let s = shared.lock();
-            shared.start + s.poll_timeout()
-        };
-        tokio::select! {
-            biased;
-            _ = shutdown.changed() => {
-                if *shutdown.borrow() { break; }
-            }
-            r = shared.udp.recv_from(&mut buf) => {
-                match r {
-                    Ok((n, from)) => {
-                        let mut s = shared.lock();
-                        let now = shared.now();
-                        on_packet(&mut s, now, from, &buf[..n]);
-                        // Drain what else is already queued before timers get a chance.
-                        for _ in 0..256 {
-                            match shared.udp.try_recv_from(&mut buf) {
-                                Ok((n, from)) => on_packet(&mut s, now, from, &buf[..n]),
-                                Err(_) => break,
-                            }
-                        }
-                        if now >= s.poll_timeout() {
-                            run_timers(&shared, &mut s, now);
-                        } else {
-                            shared.flush(&mut s);
-                        }
-                    }
-                    Err(e) => debug!(error = %e, "udp receive failed"),
-                }
-            }
-            _ = tokio::time::sleep_until(deadline.into()) => {
-                let mut s = shared.lock();
-                let now = shared.now();
-                for _ in 0..256 {
-                    match shared.udp.try_recv_from(&mut buf) {
-                        Ok((n, from)) => on_packet(&mut s, now, from, &buf[..n]),
-                        Err(_) => break,
-                    }
-                }
-                run_timers(&shared, &mut s, now);
-            }
-            _ = shared.wake.notified() => {}
-        }
-    }
-    debug!("driver stopped");
 }

@@ -1,7 +1,11 @@
-//! A deterministic discrete-event simulator for the sans-IO membership core.
+//! A deterministic discrete-event simulator for the sans-IO cores.
 //!
-//! Hundreds of real [`serf_membership::Memberlist`] instances run in one thread on a
-//! virtual clock and talk over a virtual network (`10.0.x.y:7946`, never bound):
+//! Hundreds of real [`serf_membership::Machine`]s (bare [`serf_membership::Memberlist`]
+//! cores, or whole `serf_core::Serf` nodes, the very machine the tokio runtime drives, via
+//! [`Sim::with_machines`]) run in one thread on a virtual clock and talk over a virtual
+//! network (`10.0.x.y:7946`, never bound). Streams go through the same
+//! [`Machine::handle_stream_result`](serf_membership::Machine::handle_stream_result) path
+//! as in the runtime:
 //!
 //! * datagrams ([`serf_membership::Transmit::Packet`]) get a per-link delay (base +
 //!   uniform jitter) and random loss, and are cut by partitions;

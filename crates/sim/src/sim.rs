@@ -6,12 +6,16 @@
 
 use crate::net::{LinkParams, NetConfig, NetStats, NodeNetStats};
 use crate::trace::{NodeCtx, NodeId, RecordingDelegate, TraceEvent, TraceKind, TraceSink};
-use serf_membership::{Config, Delegate, Memberlist, NodeStateKind, Rng, Transmit};
-use serf_wire::stream::StreamMsg;
+use serf_membership::{
+    Config, Delegate, Machine, Memberlist, NodeStateKind, Rng, StreamPurpose, Transmit,
+};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
+
+mod inbound;
+mod network;
 
 /// Port every virtual node listens on.
 pub const PORT: u16 = 7946;
@@ -45,18 +49,11 @@ pub enum Status {
     Stopped,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StreamKind {
-    Join,
-    PushPull,
-    Ping { seq: u32 },
-}
-
 #[derive(Debug)]
 struct PendingStream {
     initiator: NodeId,
     epoch: u64,
-    kind: StreamKind,
+    kind: StreamPurpose,
 }
 
 #[derive(Debug)]
@@ -131,10 +128,10 @@ impl Ord for Event {
 }
 
 #[derive(Debug)]
-struct Slot<D> {
+struct Slot<M> {
     name: String,
     addr: SocketAddr,
-    core: Memberlist<D>,
+    core: M,
     status: Status,
     /// Bumped on crash/restart/stop: events of an older process are discarded.
     epoch: u64,
@@ -151,23 +148,24 @@ struct Slot<D> {
     net: NodeNetStats,
 }
 
-type Factory<D> = Box<dyn FnMut(&NodeCtx) -> D>;
+/// Builds a node's machine from its context, configuration, seed and start time.
+type Factory<M> = Box<dyn FnMut(&NodeCtx, Config, u64, Duration) -> M>;
 type ConfigHook = Box<dyn FnMut(NodeId, &mut Config)>;
-type DriveHook<D> = Box<dyn FnMut(NodeId, &mut Memberlist<D>, Duration)>;
+type DriveHook<M> = Box<dyn FnMut(NodeId, &mut M, Duration)>;
 
 /// The simulator. See the crate documentation.
-pub struct Sim<D: Delegate> {
+pub struct Sim<M: Machine> {
     seed: u64,
     now: Duration,
     seq: u64,
     queue: BinaryHeap<Event>,
-    slots: Vec<Slot<D>>,
+    slots: Vec<Slot<M>>,
     by_addr: HashMap<SocketAddr, NodeId>,
     by_name: HashMap<String, NodeId>,
     template: Config,
-    factory: Factory<D>,
+    factory: Factory<M>,
     config_hook: Option<ConfigHook>,
-    drive_hook: Option<DriveHook<D>>,
+    drive_hook: Option<DriveHook<M>>,
     rng: Rng,
     net: NetConfig,
     links: HashMap<(NodeId, NodeId), LinkParams>,
@@ -182,7 +180,7 @@ pub struct Sim<D: Delegate> {
     pub check_every: Duration,
 }
 
-impl<D: Delegate> std::fmt::Debug for Sim<D> {
+impl<M: Machine> std::fmt::Debug for Sim<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sim")
             .field("seed", &self.seed)
@@ -194,17 +192,37 @@ impl<D: Delegate> std::fmt::Debug for Sim<D> {
     }
 }
 
-impl Sim<RecordingDelegate> {
+impl Sim<Memberlist<RecordingDelegate>> {
     /// A simulator whose nodes use [`RecordingDelegate`].
     pub fn new_recording(seed: u64, template: Config) -> Self {
         Sim::new(seed, template, RecordingDelegate::new)
     }
 }
 
-impl<D: Delegate> Sim<D> {
-    /// A simulator driven by `seed`. Every node gets a clone of `template` with its own
-    /// name, address and port; `factory` builds each node's delegate (again on restart).
-    pub fn new(seed: u64, template: Config, factory: impl FnMut(&NodeCtx) -> D + 'static) -> Self {
+impl<D: Delegate + 'static> Sim<Memberlist<D>> {
+    /// A simulator driven by `seed` of bare membership cores. Every node gets a clone of
+    /// `template` with its own name, address and port; `factory` builds each node's
+    /// delegate (again on restart).
+    pub fn new(
+        seed: u64,
+        template: Config,
+        mut factory: impl FnMut(&NodeCtx) -> D + 'static,
+    ) -> Self {
+        Sim::with_machines(seed, template, move |ctx, cfg, node_seed, now| {
+            Memberlist::new(cfg, factory(ctx), node_seed, now)
+        })
+    }
+}
+
+impl<M: Machine> Sim<M> {
+    /// A simulator whose nodes are the machines `factory` builds from a node's context,
+    /// its configuration (the template with the node's name and address), its seed and
+    /// the current virtual time: bare memberlists, or whole Serf nodes.
+    pub fn with_machines(
+        seed: u64,
+        template: Config,
+        factory: impl FnMut(&NodeCtx, Config, u64, Duration) -> M + 'static,
+    ) -> Self {
         Sim {
             seed,
             now: Duration::ZERO,
@@ -241,10 +259,7 @@ impl<D: Delegate> Sim<D> {
     /// core (start, inbound datagram or stream item, timer, join, leave, [`Sim::with_core`]),
     /// before the core's transmits are routed. Use it to drain application-level output
     /// of the delegate (e.g. Serf events) at the exact virtual time it was produced.
-    pub fn set_drive_hook(
-        &mut self,
-        hook: impl FnMut(NodeId, &mut Memberlist<D>, Duration) + 'static,
-    ) {
+    pub fn set_drive_hook(&mut self, hook: impl FnMut(NodeId, &mut M, Duration) + 'static) {
         self.drive_hook = Some(Box::new(hook));
     }
 
@@ -313,18 +328,14 @@ impl<D: Delegate> Sim<D> {
     }
 
     /// The node's membership core (for a crashed or stopped node: its last state).
-    pub fn core(&self, id: NodeId) -> &Memberlist<D> {
+    pub fn core(&self, id: NodeId) -> &M {
         &self.slots[id].core
     }
 
     /// Runs `f` on a node's core at the current virtual time, then sends whatever it
     /// queued and reschedules its timer. Use this for local operations (e.g. metadata
     /// updates) instead of mutating the core behind the simulator's back.
-    pub fn with_core<R>(
-        &mut self,
-        id: NodeId,
-        f: impl FnOnce(&mut Memberlist<D>, Duration) -> R,
-    ) -> R {
+    pub fn with_core<R>(&mut self, id: NodeId, f: impl FnOnce(&mut M, Duration) -> R) -> R {
         let now = self.now;
         let r = f(&mut self.slots[id].core, now);
         if self.slots[id].status == Status::Running {
@@ -382,6 +393,7 @@ impl<D: Delegate> Sim<D> {
     pub fn view(&self, id: NodeId) -> Vec<(String, NodeStateKind, u32)> {
         let mut v: Vec<_> = self.slots[id]
             .core
+            .memberlist()
             .nodes()
             .map(|n| (n.name.clone(), n.state, n.incarnation))
             .collect();
@@ -393,6 +405,7 @@ impl<D: Delegate> Sim<D> {
     pub fn state_of(&self, observer: NodeId, member: NodeId) -> Option<(NodeStateKind, u32)> {
         self.slots[observer]
             .core
+            .memberlist()
             .node(&self.slots[member].name)
             .map(|n| (n.state, n.incarnation))
     }
@@ -407,7 +420,7 @@ impl<D: Delegate> Sim<D> {
 
     /// Whether `observer` sees exactly the nodes of `expected_alive` alive.
     pub fn sees_exactly(&self, observer: NodeId, expected_alive: &[NodeId]) -> bool {
-        let core = &self.slots[observer].core;
+        let core = self.slots[observer].core.memberlist();
         let all_alive = expected_alive.iter().all(|&m| {
             core.node(&self.slots[m].name)
                 .is_some_and(|n| n.state == NodeStateKind::Alive)
@@ -425,7 +438,7 @@ impl<D: Delegate> Sim<D> {
         mix64(self.seed ^ mix64(((id as u64) << 32) | u64::from(generation)))
     }
 
-    fn new_core(&mut self, id: NodeId, name: &str, generation: u32) -> Memberlist<D> {
+    fn new_core(&mut self, id: NodeId, name: &str, generation: u32) -> M {
         let addr = node_addr(id);
         let ctx = NodeCtx {
             id,
@@ -434,7 +447,6 @@ impl<D: Delegate> Sim<D> {
             generation,
             trace: self.trace.clone(),
         };
-        let delegate = (self.factory)(&ctx);
         let mut cfg = self.template.clone();
         cfg.name = name.to_string();
         cfg.addr = addr.ip();
@@ -443,7 +455,7 @@ impl<D: Delegate> Sim<D> {
             h(id, &mut cfg);
         }
         let seed = self.node_seed(id, generation);
-        Memberlist::new(cfg, delegate, seed, self.now)
+        (self.factory)(&ctx, cfg, seed, self.now)
     }
 
     /// Starts a new node now. Panics on a duplicate name or beyond [`MAX_NODES`].
@@ -487,7 +499,7 @@ impl<D: Delegate> Sim<D> {
         if !self.is_running(node) {
             return;
         }
-        let data = self.slots[node].core.push_pull_request(true);
+        let data = self.slots[node].core.join_request(false);
         let seed_name = self.slots[seed].name.clone();
         self.trace.push(
             self.now,
@@ -495,8 +507,8 @@ impl<D: Delegate> Sim<D> {
             TraceKind::JoinStarted { seed: seed_name },
         );
         let to = self.slots[seed].addr;
-        let timeout = self.slots[node].core.config().tcp_timeout;
-        self.open_stream(node, to, data, StreamKind::Join, timeout);
+        let timeout = self.slots[node].core.memberlist().config().tcp_timeout;
+        self.open_stream(node, to, data, StreamPurpose::Join, timeout);
         self.flush(node, false);
     }
 
@@ -509,7 +521,10 @@ impl<D: Delegate> Sim<D> {
         self.trace
             .push(self.now, Some(node), TraceKind::LeaveStarted);
         let now = self.now;
-        self.slots[node].core.leave(now);
+        if let Err(e) = self.slots[node].core.start_leave(now) {
+            self.trace
+                .push(now, Some(node), TraceKind::StreamError { error: e });
+        }
         self.flush(node, false);
     }
 
@@ -602,106 +617,6 @@ impl<D: Delegate> Sim<D> {
         self.slots[id].starve = delay;
         self.trace
             .push(self.now, Some(id), TraceKind::Starved { delay });
-    }
-
-    // ----- network control -----
-
-    /// Splits the network: nodes of different groups cannot reach each other (datagrams
-    /// and streams). Nodes not listed form one more group together.
-    pub fn partition(&mut self, groups: &[Vec<NodeId>]) {
-        let mut g = vec![0u32; self.slots.len()];
-        for (i, grp) in groups.iter().enumerate() {
-            for &n in grp {
-                if let Some(x) = g.get_mut(n) {
-                    *x = i as u32 + 1;
-                }
-            }
-        }
-        self.groups = Some(g);
-        self.trace.push(
-            self.now,
-            None,
-            TraceKind::Partition {
-                groups: groups.to_vec(),
-            },
-        );
-    }
-
-    /// Removes every partition.
-    pub fn heal(&mut self) {
-        self.groups = None;
-        self.trace.push(self.now, None, TraceKind::Heal);
-    }
-
-    /// Whether `a` can currently reach `b` (partitions only).
-    pub fn reachable(&self, a: NodeId, b: NodeId) -> bool {
-        match &self.groups {
-            None => true,
-            Some(g) => g.get(a).copied().unwrap_or(0) == g.get(b).copied().unwrap_or(0),
-        }
-    }
-
-    /// Default datagram loss probability for every link without an override.
-    pub fn set_loss(&mut self, p: f64) {
-        self.net.default_link.loss = p;
-    }
-
-    /// Default one-way delay and jitter.
-    pub fn set_delay(&mut self, delay: Duration, jitter: Duration) {
-        self.net.default_link.delay = delay;
-        self.net.default_link.jitter = jitter;
-    }
-
-    /// Overrides both directions between `a` and `b` (jitter: the default's).
-    pub fn set_link(&mut self, a: NodeId, b: NodeId, loss: f64, delay: Duration) {
-        let p = LinkParams {
-            loss,
-            delay,
-            jitter: self.net.default_link.jitter,
-        };
-        self.links.insert((a, b), p);
-        self.links.insert((b, a), p);
-    }
-
-    /// Overrides the directed link `from -> to`.
-    pub fn set_link_params(&mut self, from: NodeId, to: NodeId, p: LinkParams) {
-        self.links.insert((from, to), p);
-    }
-
-    /// Removes the overrides between `a` and `b` (both directions).
-    pub fn clear_link(&mut self, a: NodeId, b: NodeId) {
-        self.links.remove(&(a, b));
-        self.links.remove(&(b, a));
-    }
-
-    /// Removes every per-link override.
-    pub fn clear_links(&mut self) {
-        self.links.clear();
-    }
-
-    /// Streams are reliable: no random loss, only partitions and link delay.
-    fn deliver_stream(&mut self, from: NodeId, to: NodeId, msg: Inbound) {
-        if !self.reachable(from, to) {
-            return;
-        }
-        let link = self.link(from, to);
-        let at = self.now + self.delay(&link);
-        self.push(at, Action::Arrive { node: to, msg });
-    }
-
-    fn link(&self, from: NodeId, to: NodeId) -> LinkParams {
-        self.links
-            .get(&(from, to))
-            .copied()
-            .unwrap_or(self.net.default_link)
-    }
-
-    fn delay(&mut self, p: &LinkParams) -> Duration {
-        if p.jitter.is_zero() {
-            p.delay
-        } else {
-            p.delay + p.jitter.mul_f64(self.rng.unit())
-        }
     }
 
     // ----- running -----
@@ -837,256 +752,11 @@ impl<D: Delegate> Sim<D> {
             self.route(node, t);
         }
         let s = &self.slots[node];
-        if s.leaving && s.core.leave_broadcast_done() {
+        if s.leaving && s.core.leave_finished() {
             self.kill(node, Status::Stopped);
             self.trace.push(self.now, Some(node), TraceKind::Stopped);
             return;
         }
         self.reschedule(node, after_timeout);
-    }
-
-    fn route(&mut self, from: NodeId, t: Transmit) {
-        match t {
-            Transmit::Packet { to, data } => self.send_packet(from, to, data),
-            Transmit::PushPull { to, data } => {
-                let timeout = self.slots[from].core.config().tcp_timeout;
-                self.open_stream(from, to, data, StreamKind::PushPull, timeout);
-            }
-            Transmit::StreamPing {
-                to,
-                seq,
-                data,
-                timeout,
-            } => {
-                self.open_stream(from, to, data, StreamKind::Ping { seq }, timeout);
-            }
-        }
-    }
-
-    fn send_packet(&mut self, from: NodeId, to: SocketAddr, data: Vec<u8>) {
-        let len = data.len() as u64;
-        self.stats.packets_sent += 1;
-        self.stats.bytes_sent += len;
-        self.slots[from].net.packets_out += 1;
-        self.slots[from].net.bytes_out += len;
-        let Some(&dst) = self.by_addr.get(&to) else {
-            self.stats.packets_dropped += 1;
-            self.stats.dropped_down += 1;
-            return;
-        };
-        if !self.reachable(from, dst) {
-            self.stats.packets_dropped += 1;
-            self.stats.dropped_partition += 1;
-            return;
-        }
-        let link = self.link(from, dst);
-        if link.loss > 0.0 && self.rng.unit() < link.loss {
-            self.stats.packets_dropped += 1;
-            self.stats.dropped_loss += 1;
-            return;
-        }
-        let at = self.now + self.delay(&link);
-        self.push(
-            at,
-            Action::Arrive {
-                node: dst,
-                msg: Inbound::Packet { from, data },
-            },
-        );
-    }
-
-    fn open_stream(
-        &mut self,
-        from: NodeId,
-        to: SocketAddr,
-        data: Vec<u8>,
-        kind: StreamKind,
-        timeout: Duration,
-    ) {
-        self.next_stream += 1;
-        let stream = self.next_stream;
-        self.stats.streams_opened += 1;
-        self.stats.stream_bytes += data.len() as u64;
-        let epoch = self.slots[from].epoch;
-        self.streams.insert(
-            stream,
-            PendingStream {
-                initiator: from,
-                epoch,
-                kind,
-            },
-        );
-        let deadline = self.now + timeout;
-        self.push(
-            deadline,
-            Action::Arrive {
-                node: from,
-                msg: Inbound::StreamTimeout { stream },
-            },
-        );
-        // A crashed or partitioned target never answers: the initiator times out.
-        let Some(&dst) = self.by_addr.get(&to) else {
-            return;
-        };
-        self.deliver_stream(from, dst, Inbound::StreamRequest { stream, from, data });
-    }
-
-    fn on_arrive(&mut self, node: NodeId, msg: Inbound) {
-        let is_packet = matches!(msg, Inbound::Packet { .. });
-        if self.slots[node].status != Status::Running {
-            if let Inbound::StreamTimeout { stream } = msg {
-                self.streams.remove(&stream);
-            }
-            if is_packet {
-                self.stats.packets_dropped += 1;
-                self.stats.dropped_down += 1;
-            }
-            return;
-        }
-        if let Some(src) = msg.source() {
-            if !self.reachable(src, node) {
-                if is_packet {
-                    self.stats.packets_dropped += 1;
-                    self.stats.dropped_partition += 1;
-                }
-                return;
-            }
-        }
-        let limit = self.net.pause_buffer_packets;
-        let s = &mut self.slots[node];
-        if s.paused {
-            if is_packet {
-                if s.pause_queue_packets >= limit {
-                    s.pause_dropped += 1;
-                    self.stats.packets_dropped += 1;
-                    self.stats.dropped_buffer += 1;
-                    return;
-                }
-                s.pause_queue_packets += 1;
-            }
-            s.pause_queue.push_back(msg);
-            return;
-        }
-        self.enqueue_processing(node, msg);
-    }
-
-    /// Hands an inbound item to the process now, or after the starvation delay (FIFO).
-    /// Local timers (stream timeouts) are never delayed.
-    fn enqueue_processing(&mut self, node: NodeId, msg: Inbound) {
-        let now = self.now;
-        let s = &mut self.slots[node];
-        if matches!(msg, Inbound::StreamTimeout { .. }) {
-            self.process(node, msg);
-            return;
-        }
-        let at = (now + s.starve).max(s.last_process);
-        s.last_process = at;
-        if at <= now {
-            self.process(node, msg);
-        } else {
-            let epoch = s.epoch;
-            self.push(at, Action::Process { node, epoch, msg });
-        }
-    }
-
-    fn process(&mut self, node: NodeId, msg: Inbound) {
-        let now = self.now;
-        match msg {
-            Inbound::Packet { from, data } => {
-                let from_addr = self.slots[from].addr;
-                let len = data.len() as u64;
-                self.stats.packets_delivered += 1;
-                self.stats.bytes_delivered += len;
-                let s = &mut self.slots[node];
-                s.net.packets_in += 1;
-                s.net.bytes_in += len;
-                s.core.handle_packet(now, from_addr, &data);
-            }
-            Inbound::StreamRequest { stream, from, data } => {
-                let from_addr = self.slots[from].addr;
-                let core = &mut self.slots[node].core;
-                let reply = match core.decode_stream(&data) {
-                    Ok((m, _)) => core.handle_stream(now, from_addr, m),
-                    Err(e) => {
-                        self.trace.push(
-                            now,
-                            Some(node),
-                            TraceKind::StreamError {
-                                error: e.to_string(),
-                            },
-                        );
-                        None
-                    }
-                };
-                if let Some(reply) = reply {
-                    self.send_stream_reply(node, stream, reply);
-                }
-            }
-            Inbound::StreamReply { stream, data, .. } => {
-                let Some(p) = self.streams.remove(&stream) else {
-                    return;
-                };
-                let s = &mut self.slots[node];
-                if p.initiator != node || p.epoch != s.epoch {
-                    return;
-                }
-                self.stats.streams_completed += 1;
-                let decoded = s.core.decode_stream(&data);
-                let msg = match decoded {
-                    Ok((m, _)) => Some(m),
-                    Err(e) => {
-                        self.trace.push(
-                            now,
-                            Some(node),
-                            TraceKind::StreamError {
-                                error: e.to_string(),
-                            },
-                        );
-                        None
-                    }
-                };
-                match p.kind {
-                    StreamKind::Join => {
-                        let ok = msg.is_some_and(|m| s.core.handle_push_pull_reply(now, m).is_ok());
-                        self.trace
-                            .push(now, Some(node), TraceKind::JoinReply { ok });
-                    }
-                    StreamKind::PushPull => {
-                        if let Some(m) = msg {
-                            let _ = s.core.handle_push_pull_reply(now, m);
-                        }
-                    }
-                    StreamKind::Ping { seq } => {
-                        let ok = matches!(msg, Some(StreamMsg::Ack(a)) if a.seq_no == seq);
-                        s.core.handle_stream_ping_result(now, seq, ok);
-                    }
-                }
-            }
-            Inbound::StreamTimeout { stream } => {
-                let Some(p) = self.streams.remove(&stream) else {
-                    return;
-                };
-                self.stats.streams_failed += 1;
-                let s = &mut self.slots[node];
-                if p.initiator != node || p.epoch != s.epoch {
-                    return;
-                }
-                match p.kind {
-                    StreamKind::Join => self.trace.push(now, Some(node), TraceKind::JoinTimedOut),
-                    StreamKind::PushPull => {}
-                    StreamKind::Ping { seq } => s.core.handle_stream_ping_result(now, seq, false),
-                }
-            }
-        }
-        self.flush(node, false);
-    }
-
-    fn send_stream_reply(&mut self, from: NodeId, stream: u64, data: Vec<u8>) {
-        let Some(p) = self.streams.get(&stream) else {
-            return;
-        };
-        let to = p.initiator;
-        self.stats.stream_bytes += data.len() as u64;
-        self.deliver_stream(from, to, Inbound::StreamReply { stream, from, data });
     }
 }

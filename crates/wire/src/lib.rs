@@ -14,7 +14,6 @@
 #![warn(missing_docs)]
 
 pub mod crypto;
-pub mod gobase64;
 pub mod lzw;
 pub mod messages;
 pub mod msgpack;

@@ -81,7 +81,7 @@ fn filter_members(
     status: &str,
     tags: &[(String, String)],
 ) -> Result<Vec<Member>, String> {
-    let re = |e: &str| serf_core::goregex::compile(&format!("^{e}$")).map_err(|e| e.to_string());
+    let re = |e: &str| serf_gocompat::regex::compile(&format!("^{e}$")).map_err(|e| e.to_string());
     let name_re = if name.is_empty() {
         None
     } else {

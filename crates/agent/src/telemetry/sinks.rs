@@ -14,7 +14,7 @@ pub(super) fn log_err(msg: &str) {
 
 /// An I/O error as Go's `net` package words it: `connect: connection refused`.
 pub(super) fn go_net_text(op: &str, e: &std::io::Error) -> String {
-    let lower = serf_runtime::goerr::io_text(e);
+    let lower = serf_gocompat::errors::io_text(e);
     if e.raw_os_error().is_some() {
         format!("{op}: {lower}")
     } else {

@@ -1,10 +1,10 @@
 //! Shared helpers for the scenario tests.
 
-use serf_membership::{Config, NodeStateKind};
+use serf_membership::{Config, Memberlist, NodeStateKind};
 use serf_sim::{NodeId, RecordingDelegate, Sim, TraceKind, PORT};
 use std::time::Duration;
 
-pub(crate) type TestSim = Sim<RecordingDelegate>;
+pub(crate) type TestSim = Sim<Memberlist<RecordingDelegate>>;
 
 pub(crate) fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)

@@ -19,7 +19,7 @@
 #![allow(dead_code)]
 
 use serf_core::{Event, SerfConfig, SerfState};
-use serf_membership::{Config, Rng};
+use serf_membership::{Config, Memberlist, Rng};
 use serf_sim::{NodeId, Sim, PORT};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -27,7 +27,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A simulator whose nodes run the Serf delegate.
-pub(crate) type SerfSim = Sim<SerfState>;
+pub(crate) type SerfSim = Sim<Memberlist<SerfState>>;
 
 /// Serf's convergence model, as drawn by its documentation's convergence simulator
 /// (serf.io "Convergence Simulator", `website/.../simulator.js`): after `x` gossip rounds

@@ -1,7 +1,7 @@
 //! Queries (docs/serf-protocol.md sections 3.5-3.10, 9, 10, 12): issuing, receiving, filters,
 //! acks, responses, relays, the response collector, and internal `_serf_` queries.
 
-use crate::state::{Event, MemberStatus, SerfState};
+use super::{Event, Member, MemberStatus, SerfState};
 use serf_wire::msgpack::{Reader, Writer};
 use serf_wire::serf::{serf_type, Query, QueryResponse, SerfMessage};
 use std::collections::{HashMap, HashSet};
@@ -216,7 +216,7 @@ fn decode_key_request(payload: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Encodes a Serf `Member` as the conflict response wants it (Status as an integer).
-fn encode_member(w: &mut Writer, m: &crate::state::Member) {
+fn encode_member(w: &mut Writer, m: &Member) {
     let status = match m.status {
         MemberStatus::None => 0,
         MemberStatus::Alive => 1,
@@ -315,7 +315,7 @@ impl SerfState {
                     if !ok {
                         return false;
                     }
-                    match crate::goregex::compile(&expr) {
+                    match serf_gocompat::regex::compile(&expr) {
                         Ok(re) if re.is_match(self.tag_value(&tag)) => {}
                         Ok(_) => return false,
                         Err(e) => {
@@ -346,7 +346,7 @@ impl SerfState {
                         .iter()
                         .find(|(k, _)| k == tag)
                         .map_or("", |(_, v)| v.as_str());
-                    crate::goregex::compile(expr).is_ok_and(|re| re.is_match(v))
+                    serf_gocompat::regex::compile(expr).is_ok_and(|re| re.is_match(v))
                 })
             })
             .map(|m| m.name.clone())
@@ -367,9 +367,9 @@ impl SerfState {
         payload: &[u8],
         params: &QueryParams,
         timeout: Duration,
-    ) -> Result<(u64, u32, Duration), String> {
+    ) -> Result<(u64, u32, Duration), crate::Error> {
         if self.cfg.protocol < 4 {
-            return Err("Feature not supported".to_string());
+            return Err(crate::Error::QueriesNotSupported);
         }
         let mut filters = Vec::new();
         if !params.filter_nodes.is_empty() {
@@ -395,10 +395,9 @@ impl SerfState {
         };
         let raw = SerfMessage::Query(q.clone()).encode();
         if raw.len() > self.cfg.query_size_limit {
-            return Err(format!(
-                "query exceeds limit of {} bytes",
-                self.cfg.query_size_limit
-            ));
+            return Err(crate::Error::QueryTooLarge {
+                limit: self.cfg.query_size_limit,
+            });
         }
         let deadline = now + timeout;
         let expected = if params.finish_early {
@@ -599,20 +598,18 @@ impl SerfState {
     }
 
     /// Responds to a received query (once, before its deadline, within the size limit).
-    pub fn respond(&mut self, ltime: u64, id: u32, payload: Vec<u8>) -> Result<(), String> {
+    pub fn respond(&mut self, ltime: u64, id: u32, payload: Vec<u8>) -> Result<(), crate::Error> {
         let limit = self.cfg.query_response_size_limit;
         let now = self.now;
         let name = self.name.clone();
         let Some(q) = self.queries.inbound.get_mut(&(ltime, id)) else {
-            return Err("No pending queries matching ID".to_string());
+            return Err(crate::Error::NoPendingQuery);
         };
         if q.responded {
-            return Err("failed to respond to key query: response already sent".to_string());
+            return Err(crate::Error::AlreadyResponded);
         }
         if now > q.deadline {
-            return Err(
-                "failed to respond to key query: response is past the deadline".to_string(),
-            );
+            return Err(crate::Error::ResponsePastDeadline);
         }
         let raw = SerfMessage::QueryResponse(QueryResponse {
             ltime: q.ltime,
@@ -623,9 +620,7 @@ impl SerfState {
         })
         .encode();
         if raw.len() > limit {
-            return Err(format!(
-                "failed to respond to key query: response exceeds limit of {limit} bytes"
-            ));
+            return Err(crate::Error::ResponseTooLarge { limit });
         }
         q.responded = true;
         let (source, source_node, rf) = (q.source, q.source_node.clone(), q.relay_factor);

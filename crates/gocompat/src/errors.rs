@@ -35,6 +35,17 @@ pub fn listen_error(proto: &str, addr: SocketAddr, e: &io::Error) -> String {
     )
 }
 
+/// Formats errors the way hashicorp/go-multierror does.
+pub fn multierror(errors: &[String]) -> String {
+    let head = if errors.len() == 1 {
+        "1 error occurred:".to_string()
+    } else {
+        format!("{} errors occurred:", errors.len())
+    };
+    let body: Vec<String> = errors.iter().map(|e| format!("\t* {e}")).collect();
+    format!("{head}\n{}\n\n", body.join("\n"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

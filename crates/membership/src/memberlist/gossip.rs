@@ -1,0 +1,241 @@
+//! Dissemination (docs/memberlist-protocol.md section 10): gossip rounds, the broadcast
+//! queue feeding piggybacked messages, and push/pull anti-entropy with its protocol
+//! version checks.
+
+use super::*;
+
+impl<D: Delegate> Memberlist<D> {
+    /// Up to `k` distinct random nodes passing `keep`.
+    pub(super) fn random_nodes<F: Fn(&Node) -> bool>(&mut self, k: usize, keep: F) -> Vec<Node> {
+        let mut cands: Vec<&Node> = self.nodes.values().filter(|n| keep(n)).collect();
+        let mut out = Vec::with_capacity(k.min(cands.len()));
+        while out.len() < k && !cands.is_empty() {
+            let i = self.rng.below(cands.len());
+            out.push(cands.swap_remove(i).clone());
+        }
+        out
+    }
+
+    pub(super) fn gossip(&mut self, now: Duration) {
+        self.stats.gossip_rounds += 1;
+        let me = self.cfg.name.clone();
+        let ttl = self.cfg.gossip_to_the_dead_time;
+        let targets = self.random_nodes(self.cfg.gossip_nodes, |n| {
+            n.name != me
+                && match n.state {
+                    NodeStateKind::Alive | NodeStateKind::Suspect => true,
+                    NodeStateKind::Dead => now.saturating_sub(n.state_change) <= ttl,
+                    NodeStateKind::Left => false,
+                }
+        });
+        let overhead = if self.cfg.encrypt_outgoing() {
+            serf_wire::crypto::ENCRYPT_OVERHEAD
+        } else {
+            0
+        };
+        let budget = self.cfg.udp_buffer_size.saturating_sub(2 + overhead);
+        for t in targets {
+            let msgs = self.get_broadcasts(2, budget);
+            if msgs.is_empty() {
+                return;
+            }
+            let crc = t.vsn[1] >= 5;
+            self.send_parts(t.socket_addr(), msgs, crc);
+        }
+    }
+
+    /// Queues a push/pull with `to` (Serf's reconnect uses `join = true`). The reply goes to
+    /// [`Memberlist::handle_push_pull_reply`].
+    pub fn push_pull_to(&mut self, to: SocketAddr, join: bool) {
+        let data = self.local_push_pull(join);
+        self.out.push_back(Transmit::Stream {
+            to,
+            data,
+            timeout: self.cfg.tcp_timeout,
+            purpose: StreamPurpose::PushPull,
+        });
+    }
+
+    pub(super) fn periodic_push_pull(&mut self) {
+        let me = self.cfg.name.clone();
+        let Some(peer) = self
+            .random_nodes(1, |n| n.name != me && n.state == NodeStateKind::Alive)
+            .pop()
+        else {
+            return;
+        };
+        let data = self.local_push_pull(false);
+        self.out.push_back(Transmit::Stream {
+            to: peer.socket_addr(),
+            data,
+            timeout: self.cfg.tcp_timeout,
+            purpose: StreamPurpose::PushPull,
+        });
+    }
+
+    pub(super) fn local_push_pull(&mut self, join: bool) -> Vec<u8> {
+        let mut nodes: Vec<PushNodeState> = self
+            .nodes
+            .values()
+            .map(|n| PushNodeState {
+                name: n.name.clone(),
+                addr: n.addr,
+                port: n.port,
+                meta: n.meta.clone(),
+                incarnation: n.incarnation,
+                state: n.state,
+                vsn: n.vsn.to_vec(),
+            })
+            .collect();
+        nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        let user_state = self.delegate.local_state(join);
+        let msg = encode_push_pull(&PushPull {
+            join,
+            nodes,
+            user_state,
+        });
+        self.encode_stream(&msg)
+    }
+
+    /// memberlist's `verifyProtocol`.
+    pub(super) fn verify_protocol(&self, remote: &[PushNodeState]) -> Result<(), String> {
+        let mut max_pmin = 0u8;
+        let mut min_pmax = u8::MAX;
+        let mut max_dmin = 0u8;
+        let mut min_dmax = u8::MAX;
+        let vsns = remote
+            .iter()
+            .filter(|r| r.state == NodeStateKind::Alive && r.vsn.len() == 6)
+            .map(|r| [r.vsn[0], r.vsn[1], r.vsn[3], r.vsn[4]])
+            .chain(
+                self.nodes
+                    .values()
+                    .filter(|n| n.state == NodeStateKind::Alive)
+                    .map(|n| [n.vsn[0], n.vsn[1], n.vsn[3], n.vsn[4]]),
+            );
+        for [pmin, pmax, dmin, dmax] in vsns {
+            max_pmin = max_pmin.max(pmin);
+            min_pmax = min_pmax.min(pmax);
+            max_dmin = max_dmin.max(dmin);
+            min_dmax = min_dmax.min(dmax);
+        }
+        let check = |name: &str, pcur: u8, dcur: u8| -> Result<(), String> {
+            if pcur < max_pmin || pcur > min_pmax {
+                return Err(format!("Node '{name}' protocol version ({pcur}) is incompatible: [{max_pmin}, {min_pmax}]"));
+            }
+            if dcur < max_dmin || dcur > min_dmax {
+                return Err(format!(
+                    "Node '{name}' delegate protocol version ({dcur}) is incompatible: [{max_dmin}, {min_dmax}]"
+                ));
+            }
+            Ok(())
+        };
+        for r in remote {
+            let (p, d) = if r.vsn.len() == 6 {
+                (r.vsn[2], r.vsn[5])
+            } else {
+                (0, 0)
+            };
+            check(&r.name, p, d)?;
+        }
+        for n in self.nodes.values() {
+            check(&n.name, n.vsn[2], n.vsn[5])?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn merge_remote(&mut self, now: Duration, pp: &PushPull) -> Result<(), String> {
+        if let Err(e) = self.verify_protocol(&pp.nodes) {
+            self.stats.push_pull_rejected += 1;
+            return Err(e);
+        }
+        if pp
+            .nodes
+            .iter()
+            .any(|n| !n.vsn.is_empty() && n.vsn.len() != 6)
+        {
+            self.stats.push_pull_rejected += 1;
+            return Err("node state with a malformed version array".to_string());
+        }
+        for r in &pp.nodes {
+            let port = if r.port == 0 { self.cfg.port } else { r.port };
+            match r.state {
+                NodeStateKind::Alive => self.alive_node(
+                    now,
+                    Alive {
+                        incarnation: r.incarnation,
+                        node: r.name.clone(),
+                        addr: r.addr,
+                        port,
+                        meta: r.meta.clone(),
+                        vsn: r.vsn.clone(),
+                    },
+                    false,
+                ),
+                NodeStateKind::Left => self.dead_node(
+                    now,
+                    Suspect {
+                        incarnation: r.incarnation,
+                        node: r.name.clone(),
+                        from: r.name.clone(),
+                    },
+                ),
+                NodeStateKind::Dead | NodeStateKind::Suspect => self.suspect_node(
+                    now,
+                    Suspect {
+                        incarnation: r.incarnation,
+                        node: r.name.clone(),
+                        from: self.cfg.name.clone(),
+                    },
+                ),
+            }
+        }
+        if !pp.user_state.is_empty() {
+            self.delegate
+                .merge_remote_state(now, &pp.user_state, pp.join);
+        }
+        Ok(())
+    }
+
+    pub(super) fn broadcast(&mut self, name: &str, msg: Message, notify: Option<u64>) {
+        self.queue.queue(Some(name), msg.encode(), notify);
+        self.check_finished();
+    }
+
+    pub(super) fn check_finished(&mut self) {
+        if self.queue.take_finished().contains(&LEAVE_TOKEN) {
+            self.leave_done = true;
+        }
+    }
+
+    /// memberlist's broadcasts first, then the delegate's with one more byte each.
+    pub(super) fn get_broadcasts(&mut self, overhead: usize, limit: usize) -> Vec<Vec<u8>> {
+        let tl = self.transmit_limit();
+        let mut msgs = self.queue.get_broadcasts(overhead, limit, tl);
+        self.check_finished();
+        let used: usize = msgs.iter().map(|m| m.len() + overhead).sum();
+        let left = limit.saturating_sub(used);
+        if left > overhead + 1 {
+            for m in self.delegate.get_broadcasts(overhead + 1, left) {
+                let mut b = Vec::with_capacity(m.len() + 1);
+                b.push(serf_wire::msg_type::USER);
+                b.extend_from_slice(&m);
+                msgs.push(b);
+            }
+        }
+        msgs
+    }
+
+    pub(super) fn transmit_limit(&self) -> u32 {
+        retransmit_limit(self.cfg.retransmit_mult, self.estimated_nodes())
+    }
+
+    pub(super) fn push_pull_interval(&self) -> Duration {
+        let n = self.estimated_nodes();
+        if n <= 32 {
+            return self.cfg.push_pull_interval;
+        }
+        let mult = ((n as f64).log2() - 32f64.log2()).ceil() + 1.0;
+        self.cfg.push_pull_interval.mul_f64(mult)
+    }
+}
