@@ -8,10 +8,12 @@
 //!   and names the offending byte in Go's error text) for keys typed by users.
 //! * [`regex`]: RE2 syntax that the `regex` crate spells differently (`\Q...\E`), for tag
 //!   and node filters.
+//! * [`net`]: `host:port` strings split as `net.SplitHostPort` does, with its errors.
 //! * [`errors`]: operating-system errors worded as Go's `net` and `os` packages word them,
 //!   memberlist's listener errors, and go-multierror's list format.
 #![forbid(unsafe_code)]
 
 pub mod base64;
 pub mod errors;
+pub mod net;
 pub mod regex;

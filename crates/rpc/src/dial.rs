@@ -2,29 +2,11 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-/// Splits `host:port` (`[v6]:port`), or fails with Go's text.
+/// Splits `host:port` (`[v6]:port`), or fails with Go's dial error text.
 pub(crate) fn split_host_port(addr: &str) -> Result<(String, String), String> {
-    let missing = || format!("dial tcp: address {addr}: missing port in address");
-    let too_many = || format!("dial tcp: address {addr}: too many colons in address");
-    if let Some(rest) = addr.strip_prefix('[') {
-        let Some(end) = rest.find(']') else {
-            return Err(format!("dial tcp: address {addr}: missing ']' in address"));
-        };
-        let host = &rest[..end];
-        let after = &rest[end + 1..];
-        return match after.strip_prefix(':') {
-            Some(port) => Ok((host.to_string(), port.to_string())),
-            None => Err(missing()),
-        };
-    }
-    let Some(i) = addr.rfind(':') else {
-        return Err(missing());
-    };
-    let host = &addr[..i];
-    if host.contains(':') {
-        return Err(too_many());
-    }
-    Ok((host.to_string(), addr[i + 1..].to_string()))
+    serf_gocompat::net::split_host_port(addr)
+        .map(|(h, p)| (h.to_string(), p.to_string()))
+        .map_err(|e| format!("dial tcp: {e}"))
 }
 
 /// The addresses to try for `addr`, or Go's error text.
@@ -58,19 +40,6 @@ pub(crate) async fn resolve(addr: &str) -> Result<Vec<SocketAddr>, String> {
     }
 }
 
-/// An OS error as Go prints it: without Rust's ` (os error N)`, first letter lower-case.
-fn io_text(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    let text = text
-        .find(" (os error ")
-        .map_or(text.as_str(), |i| &text[..i]);
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
 /// `dial tcp <addr>: connect: <reason>`.
 pub(crate) fn dial_error(addr: &SocketAddr, e: &std::io::Error) -> String {
     let addr = match addr.ip() {
@@ -84,7 +53,7 @@ pub(crate) fn dial_error(addr: &SocketAddr, e: &std::io::Error) -> String {
         std::io::ErrorKind::NetworkUnreachable => "network is unreachable".to_string(),
         std::io::ErrorKind::AddrNotAvailable => "cannot assign requested address".to_string(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        _ => io_text(e),
+        _ => serf_gocompat::errors::io_text(e),
     };
     format!("dial tcp {addr}: connect: {text}")
 }
@@ -111,11 +80,5 @@ mod tests {
             split_host_port("::1:5").err().as_deref(),
             Some("dial tcp: address ::1:5: too many colons in address")
         );
-    }
-
-    #[test]
-    fn os_errors_read_as_go_prints_them() {
-        let e = std::io::Error::from_raw_os_error(98);
-        assert_eq!(io_text(&e), "address already in use");
     }
 }

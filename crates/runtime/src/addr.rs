@@ -5,47 +5,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 
-/// Go's `*net.AddrError` text.
-fn addr_err(addr: &str, why: &str) -> String {
-    format!("address {addr}: {why}")
-}
-
-const MISSING_PORT: &str = "missing port in address";
-
-/// `net.SplitHostPort`: `host:port`, `[v6]:port`; Go's errors otherwise.
-pub fn split_host_port(s: &str) -> Result<(&str, &str), String> {
-    let Some(i) = s.rfind(':') else {
-        return Err(addr_err(s, MISSING_PORT));
-    };
-    let (host, j, k) = if let Some(rest) = s.strip_prefix('[') {
-        let Some(end) = rest.find(']').map(|e| e + 1) else {
-            return Err(addr_err(s, "missing ']' in address"));
-        };
-        if end + 1 == s.len() {
-            return Err(addr_err(s, MISSING_PORT));
-        }
-        if end + 1 != i {
-            if s.as_bytes().get(end + 1) == Some(&b':') {
-                return Err(addr_err(s, "too many colons in address"));
-            }
-            return Err(addr_err(s, MISSING_PORT));
-        }
-        (&s[1..end], 1, end + 1)
-    } else {
-        let host = &s[..i];
-        if host.contains(':') {
-            return Err(addr_err(s, "too many colons in address"));
-        }
-        (host, 0, 0)
-    };
-    if s[j..].contains('[') {
-        return Err(addr_err(s, "unexpected '[' in address"));
-    }
-    if s[k..].contains(']') {
-        return Err(addr_err(s, "unexpected ']' in address"));
-    }
-    Ok((host, &s[i + 1..]))
-}
+pub use serf_gocompat::net::split_host_port;
+use serf_gocompat::net::{addr_err, AddrProblem};
 
 /// A port as `net.ResolveTCPAddr` reads it: a number up to 65535 or a service name.
 fn port(p: &str) -> Result<u16, String> {
@@ -127,12 +88,12 @@ fn resolve(host: &str, port_s: &str) -> Result<SocketAddr, String> {
 pub fn addr_parts(address: &str, default_port: u16) -> Result<SocketAddr, String> {
     match split_host_port(address) {
         Ok((host, p)) => resolve(host, p),
-        Err(e) if e.ends_with(MISSING_PORT) => {
+        Err(e) if e.problem == AddrProblem::MissingPort => {
             let with_port = format!("{address}:{default_port}");
             let (host, p) = split_host_port(&with_port)?;
             resolve(host, p)
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -148,29 +109,18 @@ mod tests {
 
     #[test]
     fn split_like_go() {
-        assert_eq!(split_host_port("a:1"), Ok(("a", "1")));
-        assert_eq!(split_host_port(":1"), Ok(("", "1")));
-        assert_eq!(split_host_port("[::1]:1"), Ok(("::1", "1")));
-        assert_eq!(
-            split_host_port("127.0.0.1"),
-            Err("address 127.0.0.1: missing port in address".into())
-        );
-        assert_eq!(
-            split_host_port("::1"),
-            Err("address ::1: too many colons in address".into())
-        );
-        assert_eq!(
-            split_host_port("[::1]"),
-            Err("address [::1]: missing port in address".into())
-        );
-        assert_eq!(
-            split_host_port("[::1"),
-            Err("address [::1: missing ']' in address".into())
-        );
-        assert_eq!(
-            split_host_port("[::1]:1:2"),
-            Err("address [::1]:1:2: too many colons in address".into())
-        );
+        fn split(s: &str) -> Result<(&str, &str), String> {
+            split_host_port(s).map_err(|e| e.to_string())
+        }
+        assert_eq!(split("a:1"), Ok(("a", "1")));
+        assert_eq!(split(":1"), Ok(("", "1")));
+        assert_eq!(split("[::1]:1"), Ok(("::1", "1")));
+        let err = |s: &str, text: &str| assert_eq!(split(s), Err(text.to_string()));
+        err("127.0.0.1", "address 127.0.0.1: missing port in address");
+        err("::1", "address ::1: too many colons in address");
+        err("[::1]", "address [::1]: missing port in address");
+        err("[::1", "address [::1: missing ']' in address");
+        err("[::1]:1:2", "address [::1]:1:2: too many colons in address");
     }
 
     #[test]

@@ -1,9 +1,6 @@
 //! The `serf` command line: the command list, mitchellh/cli-style dispatch, `version`
 //! and `keygen`.
 
-/// The version `serf version` prints.
-pub const VERSION: &str = "0.8.2-dev";
-
 /// The usage list (mitchellh/cli `BasicHelpFunc`); printed with one more newline.
 const USAGE: &str = "Usage: serf [--version] [--help] <command> [<args>]
 

@@ -21,7 +21,8 @@ mod rtt;
 mod tags;
 mod version;
 
-pub use app::{dispatch, exit_quietly_on_broken_pipe, VERSION};
+pub use app::{dispatch, exit_quietly_on_broken_pipe};
+pub use version::VERSION;
 
 use crate::flags::{FlagSet, Kind, Parsed};
 use crate::help;

@@ -1,6 +1,7 @@
 //! `serf version`.
 
-use super::app::VERSION;
+/// The version `serf version` prints.
+pub const VERSION: &str = "0.8.2-dev";
 
 /// Prints the version and the agent protocol range.
 pub(super) fn version() -> i32 {

@@ -2,7 +2,7 @@
 //! the connection stays open; an `Err` closes it after logging `Failed to evaluate
 //! request: <err>`.
 
-use super::server::{Conn, LeaveRequest, Outcome};
+use super::conn::{Conn, LeaveRequest, Outcome};
 use serf_core::Member;
 use serf_rpc::{
     AuthRequest, Body, Coordinate, CoordinateRequest, CoordinateResponse, EventRequest,

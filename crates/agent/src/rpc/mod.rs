@@ -4,6 +4,7 @@
 //! with its own handler.
 
 mod commands;
+mod conn;
 pub mod server;
 mod stats;
 mod streams;

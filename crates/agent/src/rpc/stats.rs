@@ -1,6 +1,6 @@
 //! The `stats` answer (`serf info`): agent, runtime, serf, tags and event-handler sections.
 
-use super::server::Ctl;
+use super::conn::Ctl;
 use serf_core::MemberStatus;
 use serf_rpc::{Body, StatsResponse, StatsSection};
 

@@ -3,7 +3,7 @@
 //! (response headers with the request's Seq, each followed by one body).
 
 use super::commands::rpc_member;
-use super::server::{Conn, Outcome, QueryIds, Wr};
+use super::conn::{Conn, Outcome, QueryIds, Wr};
 use crate::coalesce::CoalescedEvent;
 use serf_rpc::{
     Body, LogRecord, MonitorRequest, QueryRecord, QueryRecordType, QueryRequest, ResponseHeader,
