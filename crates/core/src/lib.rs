@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod coalesce;
 pub mod config;
 pub mod coordinate;
 mod error;

@@ -1,7 +1,7 @@
 //! Tests of the event handler scripts.
 
 use super::*;
-use crate::coalesce::MemberEventType;
+use serf_core::coalesce::MemberEventType;
 use serf_core::state::MemberStatus;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
