@@ -37,20 +37,13 @@ pub(crate) async fn run(
                     return;
                 }
             },
-            _ = sleep_until_opt(deadline) => c.poll(start.elapsed()),
+            _ = crate::shared::sleep_until_opt(deadline) => c.poll(start.elapsed()),
         };
         for e in out {
             if tx.send(e).await.is_err() {
                 return;
             }
         }
-    }
-}
-
-async fn sleep_until_opt(d: Option<Instant>) {
-    match d {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -172,7 +172,7 @@ where
                 pending.push(a);
                 quiet = Some(Instant::now() + QUIET_INTERVAL);
             }
-            _ = sleep_until_opt(quiet_at) => {
+            _ = crate::shared::sleep_until_opt(quiet_at) => {
                 quiet = None;
                 let batch = std::mem::take(&mut pending);
                 match join(batch.clone()).await {
@@ -187,13 +187,6 @@ where
                 poll(tx.clone());
             }
         }
-    }
-}
-
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 

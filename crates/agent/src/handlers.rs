@@ -650,7 +650,7 @@ async fn invoke(
                         fmt_duration(cfg.warn_slow)
                     );
                 }
-                () = sleep_until_opt(deadline) => {
+                () = crate::shared::sleep_until_opt(deadline) => {
                     let t = cfg.timeout.unwrap_or_default();
                     kill_group(pgid);
                     // Processes that left the group may still hold the output
@@ -669,13 +669,6 @@ async fn invoke(
         total_written: ring.total,
         result,
     })
-}
-
-async fn sleep_until_opt(d: Option<Instant>) {
-    match d {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
 }
 
 #[cfg(test)]

@@ -30,3 +30,12 @@ pub(crate) async fn join_logged(
     }
     r
 }
+
+/// Sleeps until `at`, or forever when there is no deadline (for `select!` loops whose
+/// timer may be unset).
+pub(crate) async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
