@@ -398,7 +398,8 @@ pub async fn run(args: &[String]) -> i32 {
     {
         let info = agent.clone();
         let resp = agent.clone();
-        let respond: crate::handlers::Respond = Arc::new(move |lt, id, p| resp.respond(lt, id, p));
+        let respond: crate::handlers::Respond =
+            Arc::new(move |lt, id, p| Ok(resp.respond(lt, id, p)?));
         tokio::spawn(crate::handlers::run(
             coalesced_rx,
             handlers.clone(),
@@ -609,7 +610,7 @@ fn shutdown_logged(agent: &Agent, left: bool) {
 async fn leave_logged(agent: &Agent) -> Result<(), String> {
     tracing::info!("requesting graceful leave from Serf");
     match tokio::time::timeout(GRACEFUL_TIMEOUT + Duration::from_secs(2), agent.leave()).await {
-        Ok(r) => r,
+        Ok(r) => r.map_err(|e| e.to_string()),
         Err(_) => Err("timeout while waiting for graceful leave".to_string()),
     }
 }

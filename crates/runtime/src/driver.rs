@@ -32,7 +32,7 @@ pub(crate) struct Shared {
     pub(crate) keyring_file: Option<std::path::PathBuf>,
     pub(crate) tags_file: Option<std::path::PathBuf>,
     /// Set once a graceful leave is over (the core's `leave_result`).
-    pub(crate) left: tokio::sync::watch::Sender<Option<Result<(), String>>>,
+    pub(crate) left: tokio::sync::watch::Sender<Option<Result<(), serf_core::Error>>>,
     pub(crate) first_events: Mutex<Option<broadcast::Receiver<Event>>>,
 }
 
@@ -172,7 +172,7 @@ impl Shared {
             self.left.send_if_modified(|v| {
                 let changed = v.is_none();
                 if changed {
-                    *v = Some(r.map_err(|e| e.to_string()));
+                    *v = Some(r);
                 }
                 changed
             });

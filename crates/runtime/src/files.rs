@@ -2,7 +2,10 @@
 //! temporary file renamed over the old one, mode 0600.
 
 /// Writes a keyring file: a JSON array of base64 keys, primary first (atomic rename).
-pub fn write_keyring_file(path: &std::path::Path, kr: &serf_wire::Keyring) -> Result<(), String> {
+pub fn write_keyring_file(
+    path: &std::path::Path,
+    kr: &serf_wire::Keyring,
+) -> Result<(), crate::Error> {
     use base64::Engine;
     let keys: Vec<String> = kr
         .keys()
@@ -18,7 +21,10 @@ pub fn write_keyring_file(path: &std::path::Path, kr: &serf_wire::Keyring) -> Re
 }
 
 /// Writes a tags file: a JSON object (atomic rename).
-pub fn write_tags_file(path: &std::path::Path, tags: &[(String, String)]) -> Result<(), String> {
+pub fn write_tags_file(
+    path: &std::path::Path,
+    tags: &[(String, String)],
+) -> Result<(), crate::Error> {
     // Go's `json.MarshalIndent(tags, "", "  ")`: keys sorted, HTML-safe escaping.
     let esc = |s: &str| {
         let mut o = String::with_capacity(s.len() + 2);
@@ -56,10 +62,13 @@ pub fn write_tags_file(path: &std::path::Path, tags: &[(String, String)]) -> Res
 
 /// Writes `path` through a synced temporary file and a rename, with mode 0600 as Go
 /// writes keyring and tags files (they may hold secrets).
-fn write_atomic(path: &std::path::Path, data: &[u8]) -> Result<(), String> {
+fn write_atomic(path: &std::path::Path, data: &[u8]) -> Result<(), crate::Error> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    let err = |e: std::io::Error| format!("failed to write {}: {e}", path.display());
+    let err = |source: std::io::Error| crate::Error::File {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let mut f = std::fs::OpenOptions::new()

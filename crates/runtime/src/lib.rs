@@ -114,8 +114,15 @@ pub enum Error {
     },
     /// Configuration refused.
     Config(String),
-    /// The Serf core refused its configuration.
+    /// The Serf core refused an operation (or its configuration).
     Serf(serf_core::Error),
+    /// A file the agent keeps (tags, keyring) could not be written.
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 impl std::fmt::Display for Error {
@@ -135,11 +142,27 @@ impl std::fmt::Display for Error {
             Error::Snapshot { reason, .. } => write!(f, "Failed to setup snapshot: {reason}"),
             Error::Config(e) => f.write_str(e),
             Error::Serf(e) => write!(f, "{e}"),
+            Error::File { path, source } => {
+                write!(f, "failed to write {}: {source}", path.display())
+            }
         }
     }
 }
 
 impl std::error::Error for Error {}
+
+impl From<serf_core::Error> for Error {
+    fn from(e: serf_core::Error) -> Self {
+        Error::Serf(e)
+    }
+}
+
+/// Lets callers that speak `Result<_, String>` use `?`.
+impl From<Error> for String {
+    fn from(e: Error) -> String {
+        e.to_string()
+    }
+}
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
@@ -401,7 +424,7 @@ impl Agent {
     }
 
     /// Replaces the tags (and rewrites the tags file, if any).
-    pub fn set_tags(&self, tags: Vec<(String, String)>) -> Result<(), String> {
+    pub fn set_tags(&self, tags: Vec<(String, String)>) -> Result<(), Error> {
         if let Some(path) = &self.shared.tags_file {
             write_tags_file(path, &tags)?;
         }
@@ -414,7 +437,7 @@ impl Agent {
     }
 
     /// Fires a user event.
-    pub fn user_event(&self, name: &str, payload: &[u8], coalesce: bool) -> Result<(), String> {
+    pub fn user_event(&self, name: &str, payload: &[u8], coalesce: bool) -> Result<(), Error> {
         let mut s = self.shared.lock();
         s.user_event(name, payload, coalesce)?;
         self.shared.flush(&mut s);
@@ -428,7 +451,7 @@ impl Agent {
         name: &str,
         payload: &[u8],
         params: &QueryParams,
-    ) -> Result<QueryHandle, String> {
+    ) -> Result<QueryHandle, Error> {
         let (tx, rx) = mpsc::channel(4096);
         let mut s = self.shared.lock();
         let now = self.shared.now();
@@ -449,7 +472,7 @@ impl Agent {
     }
 
     /// Answers a query received as [`Event::Query`].
-    pub fn respond(&self, ltime: u64, id: u32, payload: Vec<u8>) -> Result<(), String> {
+    pub fn respond(&self, ltime: u64, id: u32, payload: Vec<u8>) -> Result<(), Error> {
         let mut s = self.shared.lock();
         let now = self.shared.now();
         s.respond(now, ltime, id, payload)?;
@@ -507,7 +530,7 @@ impl Agent {
     /// Graceful leave: the core gossips the leave intent, then runs memberlist's leave,
     /// then waits for it to propagate, each step on its own timers; this waits for the
     /// core to report the end. Stops the agent afterwards.
-    pub async fn leave(&self) -> Result<(), String> {
+    pub async fn leave(&self) -> Result<(), Error> {
         if let Some(sn) = &self.shared.snapshot {
             sn.leave().await;
         }
@@ -522,8 +545,8 @@ impl Agent {
         };
         self.shared.wake.notify_one();
         let result = match tokio::time::timeout(limit, left.wait_for(Option::is_some)).await {
-            Ok(Ok(r)) => r.clone().unwrap_or(Ok(())),
-            _ => Err("timeout while waiting for graceful leave".to_string()),
+            Ok(Ok(r)) => r.clone().unwrap_or(Ok(())).map_err(Error::Serf),
+            _ => Err(Error::Serf(serf_core::Error::LeaveTimeout)),
         };
         self.shutdown();
         result

@@ -171,7 +171,7 @@ pub(super) async fn event(c: &mut Conn<'_>, req: EventRequest) -> Result<Outcome
         Ok(()) => String::new(),
         Err(e) => {
             warn!(target: "serf::agent", "failed to send user event: {e}");
-            e
+            e.to_string()
         }
     };
     c.reply(&err, None).await?;
@@ -205,7 +205,13 @@ pub(super) async fn tags(c: &mut Conn<'_>, req: TagsRequest) -> Result<Outcome, 
             None => tags.push((k, v)),
         }
     }
-    let err = c.ctl.agent.set_tags(tags).err().unwrap_or_default();
+    let err = c
+        .ctl
+        .agent
+        .set_tags(tags)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     c.reply(&err, None).await?;
     Ok(Outcome::Continue)
 }
@@ -242,6 +248,7 @@ pub(super) async fn respond(c: &mut Conn<'_>, req: RespondRequest) -> Result<Out
             .agent
             .respond(ltime, qid, req.payload)
             .err()
+            .map(|e| e.to_string())
             .unwrap_or_default(),
     };
     c.reply(&err, None).await?;

@@ -181,7 +181,7 @@ pub(super) async fn query(c: &mut Conn<'_>, req: QueryRequest) -> Result<Outcome
     let mut handle = match c.ctl.agent.query(&name, &payload, &params) {
         Err(e) => {
             warn!(target: "serf::agent", "failed to start user query: {e}");
-            c.reply(&e, None).await?;
+            c.reply(&e.to_string(), None).await?;
             return Ok(Outcome::Continue);
         }
         Ok(handle) => handle,
