@@ -106,12 +106,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The snapshot file could not be opened or replayed.
-    Snapshot {
-        /// The snapshot file.
-        path: std::path::PathBuf,
-        /// Why, as Go words it.
-        reason: String,
-    },
+    Snapshot(snapshot::SnapshotError),
     /// Configuration refused.
     Config(String),
     /// The Serf core refused an operation (or its configuration).
@@ -139,7 +134,7 @@ impl std::fmt::Display for Error {
                 "Failed to create memberlist: Could not set up network transport: failed to obtain an address: {}",
                 serf_gocompat::errors::listen_error(proto, *addr, source)
             ),
-            Error::Snapshot { reason, .. } => write!(f, "Failed to setup snapshot: {reason}"),
+            Error::Snapshot(e) => write!(f, "Failed to setup snapshot: {e}"),
             Error::Config(e) => f.write_str(e),
             Error::Serf(e) => write!(f, "{e}"),
             Error::File { path, source } => {
@@ -239,10 +234,7 @@ impl Agent {
             None => None,
             Some(path) => {
                 let (sn, replay) = snapshot::Snapshot::open(path, opts.rejoin_after_leave)
-                    .map_err(|reason| Error::Snapshot {
-                        path: path.clone(),
-                        reason,
-                    })?;
+                    .map_err(Error::Snapshot)?;
                 for w in &replay.warnings {
                     warn!("snapshot: {w}");
                 }

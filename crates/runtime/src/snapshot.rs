@@ -368,25 +368,128 @@ pub struct Snapshot {
     last_compact_failure: Option<Instant>,
 }
 
+/// Why a snapshot operation failed. Display gives the text the agent logs (for
+/// [`SnapshotError::Open`], Go's exact text).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// The file could not be opened or created.
+    Open {
+        /// The snapshot file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The file could not be read for replay.
+    Read {
+        /// The snapshot file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A torn last line could not be cut off.
+    Truncate {
+        /// The snapshot file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// Appending a record failed (the file may hold part of it until a compaction).
+    Write(io::Error),
+    /// Appends stay suspended after an earlier write error until a compaction succeeds.
+    Suspended,
+    /// `fsync` failed.
+    Sync(io::Error),
+    /// Rewriting the file from memory failed.
+    Compact(io::Error),
+    /// A write failed and the compaction that would repair the file was not allowed yet
+    /// (`retry_in`) or failed too (`failure`).
+    Unrepaired {
+        /// The first failure.
+        cause: Box<SnapshotError>,
+        /// The failed repair, if one was tried.
+        failure: Option<Box<SnapshotError>>,
+        /// When no repair was tried: how long until the next attempt.
+        retry_in: Duration,
+    },
+    /// A record that cannot be written as one line (a node name with a newline, or too
+    /// long): not recorded.
+    Rejected {
+        /// The node name (shortened).
+        name: String,
+        /// Whether the name has a newline (else the line is too long).
+        newline: bool,
+    },
+}
+
+impl std::fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SnapshotError::Open { path, source } => write!(
+                f,
+                "failed to open snapshot: open {}: {}",
+                path.display(),
+                serf_gocompat::errors::io_text(source)
+            ),
+            SnapshotError::Read { path, source } => {
+                write!(f, "failed to read snapshot {}: {source}", path.display())
+            }
+            SnapshotError::Truncate { path, source } => write!(
+                f,
+                "failed to truncate torn snapshot tail of {}: {source}",
+                path.display()
+            ),
+            SnapshotError::Write(e) => write!(f, "failed to update snapshot: {e}"),
+            SnapshotError::Suspended => f.write_str("snapshot writes suspended after an error"),
+            SnapshotError::Sync(e) => write!(f, "failed to sync snapshot: {e}"),
+            SnapshotError::Compact(e) => write!(f, "snapshot compaction failed: {e}"),
+            SnapshotError::Unrepaired {
+                cause,
+                failure: Some(failure),
+                ..
+            } => write!(f, "{cause}; recovery failed: {failure}"),
+            SnapshotError::Unrepaired {
+                cause, retry_in, ..
+            } => write!(
+                f,
+                "{cause}; next compaction attempt within {}s",
+                retry_in.as_secs()
+            ),
+            SnapshotError::Rejected {
+                name,
+                newline: true,
+            } => write!(f, "node name {name:?} contains a newline, not recorded"),
+            SnapshotError::Rejected { name, .. } => {
+                write!(
+                    f,
+                    "snapshot line for node {name:?} is too long, not recorded"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for SnapshotError {}
+
 impl Snapshot {
     /// Opens (creating, mode 0644 before umask) the snapshot at `path`, replays it, and
     /// keeps it open for appending. A torn last line is ignored and cut off the file.
     ///
     /// `rejoin_after_leave` makes a replayed `leave` line keep the alive set and the clocks
     /// (Go's `RejoinAfterLeave`).
-    pub fn open(path: &Path, rejoin_after_leave: bool) -> Result<(Snapshot, Replay), String> {
+    pub fn open(
+        path: &Path,
+        rejoin_after_leave: bool,
+    ) -> Result<(Snapshot, Replay), SnapshotError> {
         let file = OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
             .mode(FILE_MODE)
             .open(path)
-            .map_err(|e| {
-                format!(
-                    "failed to open snapshot: open {}: {}",
-                    path.display(),
-                    serf_gocompat::errors::io_text(&e)
-                )
+            .map_err(|source| SnapshotError::Open {
+                path: path.to_path_buf(),
+                source,
             })?;
         let mut reader = Reader {
             rejoin_after_leave,
@@ -399,16 +502,16 @@ impl Snapshot {
             warnings: Vec::new(),
             suppressed: 0,
         };
-        let (complete, read) = reader
-            .read(&file)
-            .map_err(|e| format!("failed to read snapshot {}: {e}", path.display()))?;
+        let (complete, read) = reader.read(&file).map_err(|source| SnapshotError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         if read > complete {
-            file.set_len(complete).map_err(|e| {
-                format!(
-                    "failed to truncate torn snapshot tail of {}: {e}",
-                    path.display()
-                )
-            })?;
+            file.set_len(complete)
+                .map_err(|source| SnapshotError::Truncate {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
             let torn = read - complete;
             reader.note(format!(
                 "end of file: last line is incomplete ({torn} bytes without newline), ignored"
@@ -476,7 +579,7 @@ impl Snapshot {
 
     /// A member joined (Go: member-join event): `alive: <name> <addr>`. Ignored after a
     /// leave. Refused when the name contains a newline or the line would exceed [`MAX_LINE`].
-    pub fn alive(&mut self, name: &str, addr: SocketAddr) -> Result<(), String> {
+    pub fn alive(&mut self, name: &str, addr: SocketAddr) -> Result<(), SnapshotError> {
         if self.leaving {
             return self.sync_if_due();
         }
@@ -487,7 +590,7 @@ impl Snapshot {
     }
 
     /// A member left or failed: `not-alive: <name>`. Ignored after a leave.
-    pub fn not_alive(&mut self, name: &str) -> Result<(), String> {
+    pub fn not_alive(&mut self, name: &str) -> Result<(), SnapshotError> {
         if self.leaving {
             return self.sync_if_due();
         }
@@ -500,7 +603,7 @@ impl Snapshot {
     /// The member clock: written only if `t` is greater than the last value (Go writes
     /// `clock.Time() - 1` after member events and every 500 ms). Still written after a
     /// leave, as Go's shutdown path does.
-    pub fn clock(&mut self, t: u64) -> Result<(), String> {
+    pub fn clock(&mut self, t: u64) -> Result<(), SnapshotError> {
         if t <= self.last_clock {
             return self.sync_if_due();
         }
@@ -513,7 +616,7 @@ impl Snapshot {
 
     /// A user event's Lamport time: written only if greater than the last value. Ignored
     /// after a leave.
-    pub fn event_clock(&mut self, t: u64) -> Result<(), String> {
+    pub fn event_clock(&mut self, t: u64) -> Result<(), SnapshotError> {
         if self.leaving || t <= self.last_event_clock {
             return self.sync_if_due();
         }
@@ -523,7 +626,7 @@ impl Snapshot {
 
     /// A query's Lamport time (internal queries included): written only if greater than the
     /// last value. Ignored after a leave.
-    pub fn query_clock(&mut self, t: u64) -> Result<(), String> {
+    pub fn query_clock(&mut self, t: u64) -> Result<(), SnapshotError> {
         if self.leaving || t <= self.last_query_clock {
             return self.sync_if_due();
         }
@@ -535,7 +638,7 @@ impl Snapshot {
     /// ignored; clocks are still written. The alive set is kept (frozen) in memory: a
     /// compaction writes it followed by the `leave` line, so the file replays as before for
     /// either `rejoin_after_leave` setting (Go forgets it unless `RejoinAfterLeave`).
-    pub fn leave(&mut self) -> Result<(), String> {
+    pub fn leave(&mut self) -> Result<(), SnapshotError> {
         if self.leaving {
             return Ok(());
         }
@@ -545,13 +648,11 @@ impl Snapshot {
     }
 
     /// `fsync`s whatever was written since the last one.
-    pub fn sync(&mut self) -> Result<(), String> {
+    pub fn sync(&mut self) -> Result<(), SnapshotError> {
         if !self.dirty {
             return Ok(());
         }
-        self.file
-            .sync_all()
-            .map_err(|e| format!("failed to sync snapshot: {e}"))?;
+        self.file.sync_all().map_err(SnapshotError::Sync)?;
         self.dirty = false;
         self.last_sync = Instant::now();
         Ok(())
@@ -559,17 +660,17 @@ impl Snapshot {
 
     /// `fsync`s if something was written and the last `fsync` is [`SYNC_INTERVAL`] old. Cheap
     /// otherwise; meant for a periodic timer.
-    pub fn sync_if_due(&mut self) -> Result<(), String> {
+    pub fn sync_if_due(&mut self) -> Result<(), SnapshotError> {
         self.sync_if_due_at(Instant::now())
     }
 
     /// Rewrites the file from the in-memory state now, whatever its size.
-    pub fn compact(&mut self) -> Result<(), String> {
+    pub fn compact(&mut self) -> Result<(), SnapshotError> {
         self.compact_at(Instant::now())
     }
 
     /// `fsync`s and closes the file. (Dropping also closes it; nothing is buffered.)
-    pub fn close(mut self) -> Result<(), String> {
+    pub fn close(mut self) -> Result<(), SnapshotError> {
         self.sync()
     }
 
@@ -586,22 +687,22 @@ impl Snapshot {
     }
 
     /// Appends one whole line with a single write to the `O_APPEND` descriptor.
-    fn append(&mut self, line: &str) -> Result<(), String> {
+    fn append(&mut self, line: &str) -> Result<(), SnapshotError> {
         let started = Instant::now();
         let r = self.append_at(started, line);
         record_ms("serf.snapshot.appendLine", started);
         r
     }
 
-    fn append_at(&mut self, now: Instant, line: &str) -> Result<(), String> {
+    fn append_at(&mut self, now: Instant, line: &str) -> Result<(), SnapshotError> {
         if self.broken {
-            return self.recover(now, "snapshot writes suspended after an error".to_string());
+            return self.recover(now, SnapshotError::Suspended);
         }
         if let Err(e) = (&self.file).write_all(line.as_bytes()) {
             // Part of the line may be in the file: stop appending until a compaction has
             // rewritten it from memory.
             self.broken = true;
-            return self.recover(now, format!("failed to update snapshot: {e}"));
+            return self.recover(now, SnapshotError::Write(e));
         }
         self.offset += line.len() as u64;
         self.dirty = true;
@@ -612,30 +713,32 @@ impl Snapshot {
     }
 
     /// After a write error: compacts if allowed. `Ok` once the file holds the whole state.
-    fn recover(&mut self, now: Instant, cause: String) -> Result<(), String> {
+    fn recover(&mut self, now: Instant, cause: SnapshotError) -> Result<(), SnapshotError> {
         if !self.compaction_allowed(now) {
-            return Err(format!(
-                "{cause}; next compaction attempt within {}s",
-                COMPACTION_RETRY_INTERVAL.as_secs()
-            ));
+            return Err(SnapshotError::Unrepaired {
+                cause: Box::new(cause),
+                failure: None,
+                retry_in: COMPACTION_RETRY_INTERVAL,
+            });
         }
-        self.compact_at(now)
-            .map_err(|e| format!("{cause}; recovery failed: {e}"))
+        self.compact_at(now).map_err(|e| SnapshotError::Unrepaired {
+            cause: Box::new(cause),
+            failure: Some(Box::new(e)),
+            retry_in: COMPACTION_RETRY_INTERVAL,
+        })
     }
 
-    fn sync_if_due_at(&mut self, now: Instant) -> Result<(), String> {
+    fn sync_if_due_at(&mut self, now: Instant) -> Result<(), SnapshotError> {
         if !self.dirty || now.saturating_duration_since(self.last_sync) < SYNC_INTERVAL {
             return Ok(());
         }
-        self.file
-            .sync_data()
-            .map_err(|e| format!("failed to sync snapshot: {e}"))?;
+        self.file.sync_data().map_err(SnapshotError::Sync)?;
         self.dirty = false;
         self.last_sync = now;
         Ok(())
     }
 
-    fn compact_at(&mut self, now: Instant) -> Result<(), String> {
+    fn compact_at(&mut self, now: Instant) -> Result<(), SnapshotError> {
         let started = Instant::now();
         let written = self.write_compacted();
         record_ms("serf.snapshot.compact", started);
@@ -651,7 +754,7 @@ impl Snapshot {
             }
             Err(e) => {
                 self.last_compact_failure = Some(now);
-                Err(format!("snapshot compaction failed: {e}"))
+                Err(SnapshotError::Compact(e))
             }
         }
     }
@@ -723,18 +826,13 @@ fn record_ms(name: &'static str, started: Instant) {
     metrics::histogram!(name).record(started.elapsed().as_secs_f64() * 1e3);
 }
 
-fn check_line(name: &str, line: &str) -> Result<(), String> {
-    if name.contains('\n') {
-        return Err(format!(
-            "node name {:?} contains a newline, not recorded",
-            excerpt(name)
-        ));
-    }
-    if line.len() > MAX_LINE + 1 {
-        return Err(format!(
-            "snapshot line for node {:?} is too long, not recorded",
-            excerpt(name)
-        ));
+fn check_line(name: &str, line: &str) -> Result<(), SnapshotError> {
+    let newline = name.contains('\n');
+    if newline || line.len() > MAX_LINE + 1 {
+        return Err(SnapshotError::Rejected {
+            name: excerpt(name).to_string(),
+            newline,
+        });
     }
     Ok(())
 }
