@@ -183,8 +183,9 @@ impl SerfState {
         self.clock.witness(clock);
         self.event_clock.witness(event_clock);
         self.query_clock.witness(query_clock);
-        self.event_min_time = self.event_min_time.max(event_clock + 1);
-        self.queries.min_time = self.queries.min_time.max(query_clock + 1);
+        // Go: `prev.LastEventClock + 1`, wrapping like the clocks themselves.
+        self.event_min_time = self.event_min_time.max(event_clock.wrapping_add(1));
+        self.queries.min_time = self.queries.min_time.max(query_clock.wrapping_add(1));
     }
 
     /// Times the coordinate was reset after going invalid.
@@ -366,7 +367,12 @@ impl SerfState {
 
     /// Returns whether to re-broadcast.
     pub(crate) fn handle_user_event(&mut self, ev: &UserEvent) -> bool {
-        self.event_clock.witness(ev.ltime);
+        if self.event_clock.witness(ev.ltime) {
+            // Beyond Go: after the clock wrapped, a join-time floor would hide every new
+            // event until the clock climbed back over it.
+            warn!("event clock wrapped past its maximum (event {})", ev.name);
+            self.event_min_time = 0;
+        }
         if ev.ltime < self.event_min_time {
             return false;
         }

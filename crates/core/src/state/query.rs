@@ -429,7 +429,11 @@ impl SerfState {
 
     /// Receives a query; returns whether to re-broadcast it.
     pub(crate) fn handle_query(&mut self, q: &Query) -> bool {
-        self.query_clock.witness(q.ltime);
+        if self.query_clock.witness(q.ltime) {
+            // As for user events: a wrapped clock must not hide new queries.
+            warn!("query clock wrapped past its maximum (query {})", q.name);
+            self.queries.min_time = 0;
+        }
         if q.ltime < self.queries.min_time {
             return false;
         }
