@@ -32,6 +32,11 @@ pub(crate) async fn serve(listener: TcpListener, ctl: Ctl) {
                 continue;
             }
         };
+        // Replies often come as several writes (a header, then stream records): without
+        // TCP_NODELAY each later one waits ~40 ms for the client's delayed ACK (Nagle).
+        if let Err(e) = sock.set_nodelay(true) {
+            warn!("failed to set TCP_NODELAY for {peer}: {e}");
+        }
         let ctl = ctl.clone();
         if let Ok(permit) = limit.clone().try_acquire_owned() {
             tokio::spawn(serve_client(sock, peer, ctl, permit));
