@@ -2,9 +2,18 @@
 //! `regex` crate. The two syntaxes agree except for a few forms; this module translates
 //! the ones Serf users meet in tag and name filters: `\Q...\E` literal text.
 
-/// Compiles a Go regular expression.
+/// Largest compiled program accepted (bytes). Filters arrive in queries from any peer, so
+/// an expression like `((((a{100}){100}){100}){10})` must be refused before it costs
+/// megabytes and tenths of a second (the `regex` crate's default limit is 10 MiB); Go's
+/// parser refuses it outright as too large. Real tag and node filters need a few KiB.
+pub const SIZE_LIMIT: usize = 256 * 1024;
+
+/// Compiles a Go regular expression, within [`SIZE_LIMIT`].
 pub fn compile(expr: &str) -> Result<regex::Regex, regex::Error> {
-    regex::Regex::new(&translate(expr))
+    regex::RegexBuilder::new(&translate(expr))
+        .size_limit(SIZE_LIMIT)
+        .dfa_size_limit(SIZE_LIMIT)
+        .build()
 }
 
 /// Rewrites Go-only syntax into the `regex` crate's: `\Q...\E` (to the end of the
@@ -43,6 +52,15 @@ pub fn translate(expr: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_programs_are_refused() {
+        assert!(compile("((((a{100}){100}){100}){10})").is_err());
+        assert!(compile("^(a{100}){100}$").is_err());
+        for ok in ["^web$", "^(web|db)-[0-9]+$", "^.*$", "a{100}", r"^\Qa.b\E$"] {
+            assert!(compile(ok).is_ok(), "{ok}");
+        }
+    }
 
     #[test]
     fn quoted_literals() {
