@@ -359,6 +359,33 @@ fn vanishing_stream_clients_leak_nothing() {
     still_serving(&a);
 }
 
+/// 400 connections that never send a handshake (more than the 256 client slots) cannot
+/// keep a real client out: each is closed 2 s after it connected, so `serf members`
+/// gets in while they are all still held open by the test.
+#[test]
+fn silent_connections_cannot_lock_out_real_clients() {
+    if !require(&[Prereq::RustSerf, Prereq::GoSerf]) {
+        return;
+    }
+    let (a, _d) = start(Impl::Rust, "rpc-lockout", None);
+    let conns: Vec<TcpStream> = (0..400)
+        .filter_map(|_| TcpStream::connect(a.rpc_addr()).ok())
+        .collect();
+    assert_eq!(conns.len(), 400, "connect failed");
+    let started = Instant::now();
+    let mut served = None;
+    while started.elapsed() < Duration::from_secs(20) {
+        if a.members().is_ok() {
+            served = Some(started.elapsed());
+            break;
+        }
+    }
+    let served = served.unwrap_or_else(|| panic!("locked out for 20 s by 400 silent connections"));
+    eprintln!("with 400 silent connections held, `serf members` served after {served:?}");
+    drop(conns);
+    still_serving(&a);
+}
+
 #[test]
 fn clients_beyond_the_limit_are_closed_and_the_agent_survives() {
     if !require(&[Prereq::RustSerf, Prereq::GoSerf]) {

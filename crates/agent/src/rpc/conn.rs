@@ -19,6 +19,9 @@ pub(crate) const CLIENT_WAIT: std::time::Duration = std::time::Duration::from_se
 /// Most clients waiting for a slot at once.
 pub(crate) const MAX_WAITING_CLIENTS: usize = 64;
 
+/// How long a new client may take to send its handshake before it is closed.
+pub(crate) const HANDSHAKE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Events buffered per stream subscriber (Go: 512).
 pub(crate) const STREAM_BUFFER: usize = 512;
 

@@ -4,7 +4,8 @@
 use super::commands;
 use super::conn::{Conn, Outcome, Session, Wr};
 pub(crate) use super::conn::{
-    Ctl, LeaveRequest, CLIENT_WAIT, MAX_CLIENTS, MAX_WAITING_CLIENTS, STREAM_BUFFER,
+    Ctl, LeaveRequest, CLIENT_WAIT, HANDSHAKE_DEADLINE, MAX_CLIENTS, MAX_WAITING_CLIENTS,
+    STREAM_BUFFER,
 };
 use serf_rpc::{Command, ObjectReader, ReadError, Request, RequestHeader};
 use std::net::SocketAddr;
@@ -82,7 +83,20 @@ async fn client(sock: TcpStream, peer: SocketAddr, ctl: Ctl) {
     };
     let mut header = RequestHeader::default();
     loop {
-        let obj = match reader.next().await {
+        // Until the handshake, a client holds a slot only briefly: silent connections
+        // must not lock real clients out (Go has no client limit, so no deadline either).
+        let next = if st.handshake {
+            reader.next().await
+        } else {
+            match tokio::time::timeout(HANDSHAKE_DEADLINE, reader.next()).await {
+                Ok(r) => r,
+                Err(_) => {
+                    info!("closing client {peer}: no handshake within {HANDSHAKE_DEADLINE:?}");
+                    return;
+                }
+            }
+        };
+        let obj = match next {
             Ok(o) => o,
             Err(ReadError::Closed) => return,
             Err(e) => {
