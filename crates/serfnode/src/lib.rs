@@ -13,4 +13,5 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod hosts;
 pub mod tags;
