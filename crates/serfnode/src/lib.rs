@@ -13,5 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod fifo;
 pub mod hosts;
+mod pyjson;
 pub mod tags;
