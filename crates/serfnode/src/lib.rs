@@ -14,6 +14,7 @@
 
 pub mod config;
 pub mod fifo;
+pub mod files;
 pub mod hosts;
 mod pyjson;
 pub mod tags;
