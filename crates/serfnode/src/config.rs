@@ -41,13 +41,15 @@
 //!
 //! # The YAML crate: `serde_norway`
 //!
-//! `serde_yaml` is archived and marked deprecated by its author; `serde_yml` has had a
-//! soundness advisory and unreviewed releases; `serde_norway` is the maintained
-//! continuation of `serde_yaml`'s code (same API and the same libyaml port, in safe-API
-//! form, with a recursion and alias-expansion limit), builds with rustc 1.95 (its MSRV is
-//! 1.71) and brings no further dependencies we did not already have. It is pinned exactly
-//! in `Cargo.toml` so that a YAML parser change is a reviewed change. Only its dynamic
-//! `Value` is used, so swapping it for another serde YAML crate touches one function.
+//! Of the candidates: `serde_yaml` 0.9 is archived and deprecated by its author (no fixes
+//! will come); `serde_yml` is archived too and carries a RustSec soundness advisory
+//! (RUSTSEC-2025-0068, with its `libyml` backend in RUSTSEC-2025-0067); `serde_norway` is a
+//! maintained fork of `serde_yaml` 0.9 (same API, same parser: a Rust port of libyaml,
+//! `unsafe-libyaml-norway`, with serde_yaml's recursion and alias-expansion limits). It
+//! builds with rustc 1.95 (its MSRV is 1.71.1) and adds only itself and its parser to
+//! `Cargo.lock`. It is pinned exactly (`=0.9.42`) so that a parser change is a reviewed
+//! change. Only its dynamic `Value` is used, so moving to another serde YAML crate touches
+//! two calls in this module.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

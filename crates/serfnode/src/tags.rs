@@ -9,7 +9,11 @@
 //! | `timestamp` | agent start, epoch seconds as Python 2's `str(float)` wrote it (`1432836000.12`) |
 //! | `service` | the service IP (default: the serf IP) |
 //! | `service_port` | decimal, default `0` |
-//! | `ports` | the parent's published ports: `<port><t|u><host ports, comma-joined>` entries joined by `|` |
+//! | `ports` | the ports published on the serfnode container (below) |
+//!
+//! The `ports` tag is a list of entries separated by a vertical bar; each entry is the
+//! container port, `t` (TCP) or `u` (UDP), and the host ports joined by commas:
+//! `8000t8000|7946u7946` ([`PortMap::encode`], [`PortMap::decode`]).
 //!
 //! # UDP ports: `/udp`, not the original's `/u`
 //!
