@@ -475,6 +475,19 @@ impl Config {
         self.service_ip.or(self.serf_ip).unwrap_or(detected_serf_ip)
     }
 
+    /// The node name: `NODE_NAME`, else a random UUID4 as 32 lowercase hex digits made
+    /// from `random` (16 bytes from the caller's random source, drawn anew at each agent
+    /// start, SPEC §1.5).
+    pub fn node_name_or(&self, random: [u8; 16]) -> String {
+        if let Some(name) = &self.node_name {
+            return name.clone();
+        }
+        let mut bytes = random;
+        bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
+        bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// Where the gossip listener binds: `0.0.0.0:<serf_port>`.
     pub fn bind_addr(&self) -> SocketAddr {
         SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), self.serf_port)

@@ -432,6 +432,15 @@ impl NodeInfo {
         })
     }
 
+    /// The address to join this node at, `<serf_ip>:<serf_port>` (IPv6 in brackets), as
+    /// the original's `/me` helper printed it (SPEC §1.9).
+    pub fn join_address(&self) -> String {
+        match self.serf_ip.parse::<IpAddr>() {
+            Ok(IpAddr::V6(ip)) => format!("[{ip}]:{}", self.serf_port),
+            _ => format!("{}:{}", self.serf_ip, self.serf_port),
+        }
+    }
+
     /// Oldest first (numeric timestamp), ties broken by id.
     pub fn cmp_age(&self, other: &NodeInfo) -> std::cmp::Ordering {
         self.timestamp

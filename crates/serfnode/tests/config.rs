@@ -1,7 +1,8 @@
 //! Tests of `serfnode::config`.
 //!
 //! SPEC §8 items covered here (the configuration part of them): 1 (defaults), 2 and 3
-//! (env over yml, empty env is unset), 4 (PEER), 5 and 6 (NODE_NAME or none), 7 (SERF_IP,
+//! (env over yml, empty env is unset), 4 (PEER), 5 and 6 (NODE_NAME, or a random UUID4 as
+//! 32 lowercase hex digits), 7 (SERF_IP,
 //! SERF_PORT, bind address), 8 (SERVICE_IP default), 21 (children in order, names),
 //! 22 (volumes_from naming a sibling), 23 (serfnode.environment wins), 24 (APP_VOLUMES on
 //! every child), 27 (DOCKER_RUN / DOCKER_NAME).
@@ -488,4 +489,24 @@ fn environment_values_and_names() {
             .starts_with("children[0].a.environment (a key): expected a string"),
         "{e}"
     );
+}
+
+#[test]
+fn node_name_or_random_uuid4_hex() {
+    // §8 items 5 and 6.
+    assert_eq!(
+        ok(&[("NODE_NAME", "n1")], None).node_name_or([0xff; 16]),
+        "n1"
+    );
+    let c = ok(&[], None);
+    let a = c.node_name_or([0xff; 16]);
+    assert_eq!(a, "ffffffffffff4fffbfffffffffffffff");
+    let b = c.node_name_or([0; 16]);
+    assert_eq!(b, "00000000000040008000000000000000");
+    for name in [a, b] {
+        assert_eq!(name.len(), 32);
+        assert!(name
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
+    }
 }

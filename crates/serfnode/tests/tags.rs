@@ -3,7 +3,8 @@
 //! SPEC §8 items covered: 1 (the tag set and defaults), 5 (member name is the id),
 //! 7 (`serf_ip`, `serf_port` strings), 8 (`service` defaults to the serf IP), 9 (ports tag
 //! `8000t8000|7946u7946`; node info uses `/udp`, a documented deviation from `/u`),
-//! 10 (no ports: `ports=` and `{}`), 11 (timestamp text), 14 (values are strings).
+//! 10 (no ports: `ports=` and `{}`), 11 (timestamp text), 14 (values are strings),
+//! 45 (the join address `/me` printed).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::IpAddr;
@@ -257,4 +258,23 @@ fn round_trip_config_to_node_info() {
     assert_eq!(n.service_port, "8080");
     assert_eq!(n.timestamp.as_str(), "1432836101.5");
     assert_eq!(n.ports, t.ports);
+}
+
+#[test]
+fn join_address_like_the_me_helper() {
+    // §8 item 45.
+    let m = member("n", "10.0.0.5", &[("role", "r"), ("timestamp", "1")]);
+    assert_eq!(
+        NodeInfo::from_member(&m).unwrap().join_address(),
+        "10.0.0.5:7946"
+    );
+    let m = member(
+        "n",
+        "fd00::5",
+        &[("role", "r"), ("timestamp", "1"), ("serf_port", "8000")],
+    );
+    assert_eq!(
+        NodeInfo::from_member(&m).unwrap().join_address(),
+        "[fd00::5]:8000"
+    );
 }
