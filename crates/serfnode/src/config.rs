@@ -253,6 +253,21 @@ pub struct Child {
     pub privileged: bool,
 }
 
+impl Child {
+    /// The `--volumes-from` values for Docker: sibling names replaced by
+    /// `sibling_container(name)` (the container the Docker layer made for that child),
+    /// other entries as given.
+    pub fn resolved_volumes_from(&self, sibling_container: impl Fn(&str) -> String) -> Vec<String> {
+        self.volumes_from
+            .iter()
+            .map(|v| match v {
+                VolumesFrom::Sibling(name) => sibling_container(name),
+                VolumesFrom::Container(c) => c.clone(),
+            })
+            .collect()
+    }
+}
+
 /// The extra child from `DOCKER_RUN` (SPEC §1.6.4): own network, raw `docker run` options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DockerRun {

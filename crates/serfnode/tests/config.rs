@@ -285,6 +285,10 @@ fn children_from_yml() {
             VolumesFrom::Container("vol".into()),
         ]
     );
+    assert_eq!(
+        b.resolved_volumes_from(|sibling| format!("{sibling}_app_parent_1234")),
+        vec!["a_app_parent_1234", "other", "storage", "vol"]
+    );
     assert_eq!(a.working_dir.as_deref(), Some("/work"));
     assert_eq!(
         a.entrypoint,
