@@ -17,16 +17,20 @@ impl RequestHeader {
     /// Decodes like Go's server: fields absent from `obj` keep their `prev` values (Go
     /// decodes every header into the same struct). Unknown keys are ignored.
     pub fn decode_after(obj: &[u8], prev: &RequestHeader) -> Result<Self, crate::DecodeError> {
-        let mut h = prev.clone();
-        Reader::new(obj).struct_fields(|k, r| {
+        Ok(prev.clone().read(&mut Reader::new(obj))?)
+    }
+
+    /// Overwrites the fields present in the next object of `r`.
+    fn read(mut self, r: &mut Reader<'_>) -> Result<Self, serf_wire::Error> {
+        r.struct_fields(|k, r| {
             match k {
-                b"Command" => h.command = r.string()?,
-                b"Seq" => h.seq = r.uint()?,
+                b"Command" => self.command = r.string()?,
+                b"Seq" => self.seq = r.uint()?,
                 _ => return Ok(false),
             }
             Ok(true)
         })?;
-        Ok(h)
+        Ok(self)
     }
 }
 
@@ -40,16 +44,7 @@ impl Body for RequestHeader {
     }
 
     fn decode_from(r: &mut Reader<'_>) -> Result<Self, serf_wire::Error> {
-        let mut h = RequestHeader::default();
-        r.struct_fields(|k, r| {
-            match k {
-                b"Command" => h.command = r.string()?,
-                b"Seq" => h.seq = r.uint()?,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(h)
+        RequestHeader::default().read(r)
     }
 }
 
@@ -73,16 +68,20 @@ impl ResponseHeader {
 
     /// Decodes like Go's client: fields absent from `obj` keep their `prev` values.
     pub fn decode_after(obj: &[u8], prev: &ResponseHeader) -> Result<Self, crate::DecodeError> {
-        let mut h = prev.clone();
-        Reader::new(obj).struct_fields(|k, r| {
+        Ok(prev.clone().read(&mut Reader::new(obj))?)
+    }
+
+    /// Overwrites the fields present in the next object of `r`.
+    fn read(mut self, r: &mut Reader<'_>) -> Result<Self, serf_wire::Error> {
+        r.struct_fields(|k, r| {
             match k {
-                b"Error" => h.error = r.string()?,
-                b"Seq" => h.seq = r.uint()?,
+                b"Error" => self.error = r.string()?,
+                b"Seq" => self.seq = r.uint()?,
                 _ => return Ok(false),
             }
             Ok(true)
         })?;
-        Ok(h)
+        Ok(self)
     }
 }
 
@@ -96,16 +95,7 @@ impl Body for ResponseHeader {
     }
 
     fn decode_from(r: &mut Reader<'_>) -> Result<Self, serf_wire::Error> {
-        let mut h = ResponseHeader::default();
-        r.struct_fields(|k, r| {
-            match k {
-                b"Error" => h.error = r.string()?,
-                b"Seq" => h.seq = r.uint()?,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(h)
+        ResponseHeader::default().read(r)
     }
 }
 
