@@ -52,6 +52,7 @@ mod reader;
 mod records;
 mod requests;
 mod responses;
+pub mod skim;
 
 pub use body::Body;
 pub use client::{Client, KeyOutcome, Record, StreamHandle};

@@ -1,18 +1,22 @@
 //! [`ObjectReader`]: splits a byte stream into whole msgpack objects.
 
 use crate::error::{DecodeError, ReadError};
+use crate::skim::{SkimError, Skimmer};
 use serf_wire::msgpack::Reader;
 use serf_wire::Error as WireError;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-/// Largest object accepted: a bigger one fails with [`ReadError::TooLarge`].
+/// Largest object buffered whole. A bigger one is skimmed as it streams in (see
+/// [`crate::skim`]): long strings and binaries are cut to [`crate::skim::TRUNCATE`] bytes,
+/// so the server can still answer it with Go's error while memory stays bounded.
 pub const MAX_OBJECT: usize = 1024 * 1024;
 
 /// Reads whole msgpack objects from a byte stream (the protocol has no framing: an object
 /// ends where its msgpack encoding ends).
 ///
-/// Bounded: an object larger than [`MAX_OBJECT`] or nested deeper than
-/// [`serf_wire::msgpack::MAX_DEPTH`] is an error, never a panic or an unbounded buffer.
+/// Bounded: an object larger than [`MAX_OBJECT`] is skimmed (long values cut), a skimmed
+/// copy beyond [`crate::skim::MAX_SKIMMED`] or nesting deeper than
+/// [`serf_wire::msgpack::MAX_DEPTH`] is an error; never a panic or an unbounded buffer.
 #[derive(Debug)]
 pub struct ObjectReader<R> {
     inner: R,
@@ -46,7 +50,7 @@ impl<R: AsyncRead + Unpin> ObjectReader<R> {
                 }
             }
             if self.buf.len() > MAX_OBJECT {
-                return Err(ReadError::TooLarge);
+                return self.skim().await;
             }
             let n = self.inner.read(&mut chunk).await.map_err(ReadError::Io)?;
             if n == 0 {
@@ -58,6 +62,32 @@ impl<R: AsyncRead + Unpin> ObjectReader<R> {
             }
             self.buf.extend_from_slice(&chunk[..n]);
         }
+    }
+}
+
+impl<R: AsyncRead + Unpin> ObjectReader<R> {
+    /// Finishes an oversized object by skimming it: what is buffered first, then the rest
+    /// as it arrives. Bytes after the object stay buffered for the next call.
+    async fn skim(&mut self) -> Result<Vec<u8>, ReadError> {
+        let mut s = Skimmer::new();
+        let skim_err = |e| match e {
+            SkimError::Malformed => ReadError::Malformed(DecodeError::Msgpack(
+                WireError::Malformed("reserved type byte 0xc1"),
+            )),
+            SkimError::TooLarge => ReadError::TooLarge,
+        };
+        let used = s.feed(&self.buf).map_err(skim_err)?;
+        self.buf.drain(..used);
+        let mut chunk = [0u8; 8192];
+        while !s.done() {
+            let n = self.inner.read(&mut chunk).await.map_err(ReadError::Io)?;
+            if n == 0 {
+                return Err(ReadError::Truncated);
+            }
+            let used = s.feed(&chunk[..n]).map_err(skim_err)?;
+            self.buf.extend_from_slice(&chunk[used..n]);
+        }
+        Ok(s.into_object())
     }
 }
 
