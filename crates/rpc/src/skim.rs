@@ -277,4 +277,33 @@ mod tests {
         let nils = vec![0xc0; MAX_SKIMMED + 16];
         assert_eq!(s.feed(&nils), Err(SkimError::TooLarge));
     }
+
+    /// Random bytes in random chunks: the skimmer never panics, never reports more bytes
+    /// used than it was given, and its copy stays within the cap.
+    #[test]
+    fn random_input_never_panics() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..2000 {
+            let len = (next() % 300) as usize;
+            let bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let mut s = Skimmer::new();
+            let mut rest = &bytes[..];
+            while !rest.is_empty() && !s.done() {
+                let n = 1 + (next() % 17) as usize;
+                let (c, r) = rest.split_at(n.min(rest.len()));
+                rest = r;
+                match s.feed(c) {
+                    Ok(used) => assert!(used <= c.len()),
+                    Err(_) => break,
+                }
+            }
+            assert!(s.out.len() <= MAX_SKIMMED + TRUNCATE + 16);
+        }
+    }
 }
