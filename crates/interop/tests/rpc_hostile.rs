@@ -138,6 +138,51 @@ mod tempfile_dir {
     }
 }
 
+/// The `agent.ipc` warning and error lines of a log, without timestamps.
+fn ipc_misuse_lines(log: &str) -> Vec<String> {
+    log.lines()
+        .filter(|l| l.contains("agent.ipc:") && (l.contains("[ERR]") || l.contains("[WARN]")))
+        .filter_map(|l| l.find('[').map(|i| l[i..].trim().to_string()))
+        .collect()
+}
+
+/// RPC misuse is logged as Go logs it: a command before the handshake and an unknown
+/// command at `[ERR]` ("Failed to evaluate request: ..."), a command before `auth` at
+/// `[WARN]`; a stream cut inside a header, like a clean close, is not logged.
+#[test]
+fn rpc_misuse_is_logged_like_go() {
+    if !require(&[Prereq::RustSerf, Prereq::GoSerf]) {
+        return;
+    }
+    let send = |a: &Agent, bytes: &[u8]| {
+        let mut s = connect(a);
+        let _ = s.write_all(bytes);
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let mut sink = Vec::new();
+        let _ = s.read_to_end(&mut sink);
+    };
+    let mut logs = Vec::new();
+    for imp in [Impl::Go, Impl::Rust] {
+        let (open, _d) = start(imp, &format!("rpc-misuse-{imp}"), None);
+        send(&open, &header("members", 1));
+        send(&open, &[handshake(), header("no-such-command", 2)].concat());
+        send(&open, &[handshake(), vec![0x82, 0xa7]].concat());
+        let (authed, _d2) = start(imp, &format!("rpc-misuse-auth-{imp}"), Some("sekrit"));
+        send(&authed, &[handshake(), header("members", 2)].concat());
+        let lines = |a: &Agent, want: usize| {
+            serf_interop::wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+                ipc_misuse_lines(&a.log_text()).len() >= want
+            });
+            ipc_misuse_lines(&a.log_text())
+        };
+        let mut all = lines(&open, 2);
+        all.extend(lines(&authed, 1));
+        logs.push(all);
+    }
+    assert_eq!(logs[0].len(), 3, "Go's lines: {:?}", logs[0]);
+    assert_eq!(logs[1], logs[0], "ours vs Go's agent.ipc lines");
+}
+
 /// The pre-dispatch errors, the same from both implementations.
 #[test]
 fn protocol_errors_match_go() {

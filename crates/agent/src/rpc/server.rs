@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, Semaphore};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// Serves clients until the listener fails.
 ///
@@ -98,16 +98,17 @@ async fn client(sock: TcpStream, peer: SocketAddr, ctl: Ctl) {
         };
         let obj = match next {
             Ok(o) => o,
-            Err(ReadError::Closed) => return,
+            // Go logs nothing when the stream ends, even inside a header.
+            Err(ReadError::Closed | ReadError::Truncated) => return,
             Err(e) => {
-                warn!("failed to decode request header from {peer}: {e}");
+                error!("failed to decode request header: {e}");
                 return;
             }
         };
         header = match RequestHeader::decode_after(&obj, &header) {
             Ok(h) => h,
             Err(e) => {
-                warn!("failed to decode request header from {peer}: {e}");
+                error!("failed to decode request header: {e}");
                 return;
             }
         };
@@ -121,7 +122,7 @@ async fn client(sock: TcpStream, peer: SocketAddr, ctl: Ctl) {
             Ok(Outcome::Continue) => {}
             Ok(Outcome::Close) => return,
             Err(e) => {
-                warn!("Failed to evaluate request: {e}");
+                error!("Failed to evaluate request: {e}");
                 return;
             }
         }
@@ -145,17 +146,17 @@ async fn handle(
 ) -> Result<Outcome, String> {
     if command != "handshake" && !c.st.handshake {
         c.reply("Handshake required", None).await?;
-        return Ok(Outcome::Close);
+        return Err("Handshake required".to_string());
     }
     metrics::counter!("agent.ipc.command").increment(1);
     if !c.st.authed && command != "handshake" && command != "auth" {
+        warn!("Client sending commands before auth");
         c.reply("Authentication required", None).await?;
         return Ok(Outcome::Continue);
     }
     let Some(cmd) = Command::from_name(command) else {
-        warn!("Failed to evaluate request: command '{command}' not recognized");
         c.reply("Unsupported command", None).await?;
-        return Ok(Outcome::Close);
+        return Err(format!("command '{command}' not recognized"));
     };
     let body = if cmd.has_body() {
         body(reader).await?
