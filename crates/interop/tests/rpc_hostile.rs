@@ -461,19 +461,19 @@ fn vanishing_stream_clients_leak_nothing() {
     still_serving(&a);
 }
 
-/// 400 connections that never send a handshake (more than the 256 client slots) cannot
-/// keep a real client out: each is closed 2 s after it connected, so `serf members`
-/// gets in while they are all still held open by the test.
+/// 1,000 connections that never send a handshake (far more than the 256 client slots)
+/// cannot keep a real client out: each is closed 2 s after it got a slot (or at once when
+/// no slot is free), so `serf members` gets in while the test still holds them all.
 #[test]
 fn silent_connections_cannot_lock_out_real_clients() {
     if !require(&[Prereq::RustSerf, Prereq::GoSerf]) {
         return;
     }
     let (a, _d) = start(Impl::Rust, "rpc-lockout", None);
-    let conns: Vec<TcpStream> = (0..400)
+    let conns: Vec<TcpStream> = (0..1000)
         .filter_map(|_| TcpStream::connect(a.rpc_addr()).ok())
         .collect();
-    assert_eq!(conns.len(), 400, "connect failed");
+    assert!(conns.len() >= 900, "only {} connections", conns.len());
     let started = Instant::now();
     let mut served = None;
     while started.elapsed() < Duration::from_secs(20) {
@@ -482,9 +482,48 @@ fn silent_connections_cannot_lock_out_real_clients() {
             break;
         }
     }
-    let served = served.unwrap_or_else(|| panic!("locked out for 20 s by 400 silent connections"));
-    eprintln!("with 400 silent connections held, `serf members` served after {served:?}");
+    let n = conns.len();
+    let served = served.unwrap_or_else(|| panic!("locked out for 20 s by {n} silent connections"));
+    eprintln!("with {n} silent connections held, `serf members` served after {served:?}");
     drop(conns);
+    still_serving(&a);
+}
+
+/// 300 real clients at once (more than the 256 slots): every one is served, the surplus
+/// after a short wait for a slot.
+#[test]
+fn three_hundred_concurrent_clients_are_all_served() {
+    if !require(&[Prereq::RustSerf, Prereq::GoSerf]) {
+        return;
+    }
+    let (a, _d) = start(Impl::Rust, "rpc-300", None);
+    let addr = a.rpc_addr();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let served = rt.block_on(async {
+        let tasks: Vec<_> = (0..300)
+            .map(|_| {
+                let addr = addr.clone();
+                tokio::spawn(async move {
+                    let mut c = serf_rpc::Client::connect(&addr, "").await.ok()?;
+                    c.members().await.ok().map(|m| m.len())
+                })
+            })
+            .collect();
+        let mut ok = 0;
+        for t in tasks {
+            if matches!(t.await, Ok(Some(1))) {
+                ok += 1;
+            }
+        }
+        ok
+    });
+    assert_eq!(
+        served, 300,
+        "only {served} of 300 concurrent clients were served"
+    );
     still_serving(&a);
 }
 
