@@ -20,54 +20,13 @@ pub(crate) fn parse_level(s: &str) -> Option<Level> {
     }
 }
 
-/// A UTC civil date and time of day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Civil {
-    pub year: i64,
-    pub month: u32,
-    pub day: u32,
-    pub hour: u32,
-    pub minute: u32,
-    pub second: u32,
-}
-
-/// Converts seconds since the Unix epoch to a UTC civil date and time of day.
-pub(crate) fn civil_utc(secs: i64) -> Civil {
-    let days = secs.div_euclid(86400);
-    let rem = secs.rem_euclid(86400);
-    // Civil date from days since the epoch (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    // All of these are small and non-negative by construction.
-    let small = |v: i64| u32::try_from(v).unwrap_or(0);
-    Civil {
-        year: y,
-        month: small(m),
-        day: small(d),
-        hour: small(rem / 3600),
-        minute: small((rem / 60) % 60),
-        second: small(rem % 60),
-    }
-}
-
-/// `YYYY/MM/DD HH:MM:SS` in UTC.
+/// `YYYY/MM/DD HH:MM:SS` in UTC, now (Go's `log` prefix).
 pub(crate) fn timestamp() -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(0))
         .unwrap_or(0);
-    let c = civil_utc(secs);
-    format!(
-        "{:04}/{:02}/{:02} {:02}:{:02}:{:02}",
-        c.year, c.month, c.day, c.hour, c.minute, c.second
-    )
+    serf_gocompat::time::log_timestamp(secs)
 }
 
 fn component(target: &str) -> &str {

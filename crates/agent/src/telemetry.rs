@@ -248,25 +248,6 @@ fn go_fixed(v: f64, prec: usize) -> String {
     }
 }
 
-/// Go's `time.Time.String()` for a UTC time without a monotonic reading:
-/// `2006-01-02 15:04:05.999999999 +0000 UTC`.
-fn go_time(unix_ns: i64) -> String {
-    let secs = unix_ns.div_euclid(1_000_000_000);
-    let frac = unix_ns.rem_euclid(1_000_000_000);
-    let c = crate::logging::civil_utc(secs);
-    let mut s = format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        c.year, c.month, c.day, c.hour, c.minute, c.second
-    );
-    if frac != 0 {
-        let digits = format!("{frac:09}");
-        s.push('.');
-        s.push_str(digits.trim_end_matches('0'));
-    }
-    s.push_str(" +0000 UTC");
-    s
-}
-
 /// Where "now" comes from; injectable for tests.
 #[derive(Debug)]
 enum Clock {
@@ -343,7 +324,7 @@ impl std::fmt::Display for Agg {
                 "Count: {} Sum: {} LastUpdated: {}",
                 self.count,
                 go_fixed(self.sum, 3),
-                go_time(self.last_ns)
+                serf_gocompat::time::time_string(self.last_ns)
             )
         } else {
             write!(
@@ -355,7 +336,7 @@ impl std::fmt::Display for Agg {
                 go_fixed(self.max, 3),
                 go_fixed(sd, 3),
                 go_fixed(self.sum, 3),
-                go_time(self.last_ns)
+                serf_gocompat::time::time_string(self.last_ns)
             )
         }
     }
@@ -503,7 +484,7 @@ impl Core {
         let done = inmem.intervals.len().saturating_sub(1);
         let mut out = String::new();
         for iv in inmem.intervals.iter().take(done) {
-            let t = go_time(iv.start_ns);
+            let t = serf_gocompat::time::time_string(iv.start_ns);
             for (name, v) in &iv.gauges {
                 let _ = writeln!(out, "[{t}][G] '{name}': {}", go_fixed(f64::from(*v), 3));
             }

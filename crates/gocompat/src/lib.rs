@@ -9,6 +9,8 @@
 //! * [`regex`]: RE2 syntax that the `regex` crate spells differently (`\Q...\E`), for tag
 //!   and node filters.
 //! * [`net`]: `host:port` strings split as `net.SplitHostPort` does, with its errors.
+//! * [`time`]: Go's `log` timestamps and `time.Time.String()`, from one civil-date
+//!   conversion.
 //! * [`errors`]: operating-system errors worded as Go's `net` and `os` packages word them,
 //!   memberlist's listener errors, and go-multierror's list format.
 #![forbid(unsafe_code)]
@@ -17,3 +19,4 @@ pub mod base64;
 pub mod errors;
 pub mod net;
 pub mod regex;
+pub mod time;
