@@ -249,6 +249,99 @@ fn user_event_runs_handlers_exactly_once() {
     ));
 }
 
+/// A user event with Lamport time `u64::MAX`, sent as a raw datagram to a Go agent of an
+/// unencrypted mixed cluster, wraps every event clock to 0 (Go's clocks wrap; ours once
+/// stuck at the top and then refused every Go-origin event as old). Afterwards events
+/// sent through Go and through ours must again reach every node. (Go's nodes hide events
+/// below their join-time floor for the first few; ours reset that floor on a wrap.)
+#[test]
+fn events_flow_both_ways_after_a_u64_max_event_clock() {
+    require!(Prereq::GoSerf, Prereq::RustSerf);
+    use serf_wire::messages::Message;
+    use serf_wire::serf::{SerfMessage, UserEvent};
+    let dir = work_dir_for_test();
+    let script = write_script(
+        &dir,
+        "record.sh",
+        "cat >/dev/null\nprintf '%s\\n' \"$SERF_USER_EVENT\" >> \"$1\"\n",
+    );
+    let out_file = |name: &str| dir.join(format!("{name}.events"));
+    let nodes = two_plus_two([&[], &[], &[], &[]], &|name| {
+        vec![format!(
+            "-event-handler=user={} {}",
+            script.display(),
+            out_file(name).display()
+        )]
+    });
+    let cluster = start_converged(&nodes, None);
+    let all = cluster.all();
+    let poison = Message::User(
+        SerfMessage::UserEvent(UserEvent {
+            ltime: u64::MAX,
+            name: "poison".into(),
+            payload: Vec::new(),
+            cc: false,
+        })
+        .encode(),
+    )
+    .encode();
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    udp.send_to(&poison, cluster.agent("go1").addr())
+        .expect("send poison");
+    let has = |node: &str, name: &str| read_lines(&out_file(node)).iter().any(|l| l == name);
+    let spread = wait_for(DEADLINE, POLL, || {
+        let missing: Vec<&str> = all
+            .iter()
+            .map(|a| a.name())
+            .filter(|n| !has(n, "poison"))
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("poison not yet on {missing:?}"))
+        }
+    });
+    ok(spread, "the u64::MAX event should reach every node");
+    // Events through Go and through ours, one pair per round, until one of each has
+    // reached every node.
+    let (mut go_ok, mut rs_ok) = (false, false);
+    for round in 0..8 {
+        for via in ["go1", "rs1"] {
+            let name = format!("after-{via}-{round}");
+            let out = cli(cluster.agent(via), "event", &["-coalesce=false", &name]);
+            assert!(out.success(), "`serf event` via {via}: {out}");
+            let everywhere = wait_for(Duration::from_secs(10), POLL, || {
+                if all.iter().all(|a| has(a.name(), &name)) {
+                    Ok(())
+                } else {
+                    Err(String::new())
+                }
+            });
+            if everywhere.is_ok() {
+                if via == "go1" {
+                    go_ok = true;
+                } else {
+                    rs_ok = true;
+                }
+            }
+        }
+        if go_ok && rs_ok {
+            record_measurement(&format!(
+                "CLOCK-WRAP events everywhere again after round {round}"
+            ));
+            break;
+        }
+    }
+    let files: Vec<(String, Vec<String>)> = all
+        .iter()
+        .map(|a| (a.name().to_string(), read_lines(&out_file(a.name()))))
+        .collect();
+    assert!(
+        go_ok && rs_ok,
+        "after the wrap: Go-origin everywhere {go_ok}, ours everywhere {rs_ok}; {files:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // 2./3. Queries
 // ---------------------------------------------------------------------------
