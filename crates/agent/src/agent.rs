@@ -2,7 +2,7 @@
 
 use crate::config::{self, Config};
 use crate::logging;
-use crate::rpc::server::{self, Ctl};
+use crate::rpc::server;
 use serf_core::SerfConfig;
 use serf_membership::Config as MlConfig;
 use serf_runtime::{Agent, Options};
@@ -14,8 +14,6 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 const DEFAULT_PORT: u16 = 7946;
-/// Go's `gracefulTimeout`.
-const GRACEFUL_TIMEOUT: Duration = Duration::from_secs(3);
 
 fn hostname() -> String {
     crate::shared::os_hostname().unwrap_or_else(|_| "localhost".to_string())
@@ -363,7 +361,6 @@ pub async fn run(args: &[String]) -> i32 {
         }
     };
     println!("==> Starting Serf agent RPC...");
-    let events = agent.take_startup_subscriber();
     let scripts = match crate::handlers::parse_event_scripts(&s.cfg.event_handlers) {
         Ok(v) => v,
         Err(e) => {
@@ -372,50 +369,12 @@ pub async fn run(args: &[String]) -> i32 {
         }
     };
     let handlers = Arc::new(crate::handlers::Handlers::new(scripts, Default::default()));
-    let (coalesced_tx, mut coalesced_out) = mpsc::channel(1024);
-    tokio::spawn(crate::coalesce::run(
-        events,
-        Default::default(),
-        coalesced_tx,
-    ));
-    // One coalescer feeds both the handlers and the RPC event streams, as in Go.
-    let (streams_tx, _) = tokio::sync::broadcast::channel(server::STREAM_BUFFER);
-    let (handlers_tx, coalesced_rx) = mpsc::channel(1024);
-    {
-        let streams_tx = streams_tx.clone();
-        tokio::spawn(async move {
-            while let Some(ev) = coalesced_out.recv().await {
-                if let Some(text) = received_event_text(&ev) {
-                    tracing::info!("Received event: {text}");
-                }
-                let _ = streams_tx.send(ev.clone());
-                if handlers_tx.send(ev).await.is_err() {
-                    return;
-                }
-            }
-        });
-    }
-    {
-        let info = agent.clone();
-        let resp = agent.clone();
-        let respond: crate::handlers::Respond =
-            Arc::new(move |lt, id, p| Ok(resp.respond(lt, id, p)?));
-        tokio::spawn(crate::handlers::run(
-            coalesced_rx,
-            handlers.clone(),
-            move || (info.name(), info.tags()),
-            respond,
-        ));
-    }
-    let (leave_tx, mut leave_rx) = mpsc::channel(1);
-    let ctl = Ctl {
-        agent: agent.clone(),
-        auth: s.cfg.rpc_auth.clone().unwrap_or_default(),
-        leave: leave_tx,
-        events: streams_tx,
-        handlers: handlers.clone(),
-    };
-    tokio::spawn(server::serve(listener, ctl));
+    let mut leave_rx = crate::embed::run_services(
+        &agent,
+        handlers.clone(),
+        Some(listener),
+        s.cfg.rpc_auth.clone().unwrap_or_default(),
+    );
     println!("==> Serf agent running!");
     println!("{:>31}: '{}'", "Node name", node);
     // Go prints the bind address it parsed; an empty host shows as ":port".
@@ -544,21 +503,6 @@ impl Reload {
     }
 }
 
-/// Go's `Event.String()` for the agent's "Received event" log line.
-fn received_event_text(ev: &crate::coalesce::CoalescedEvent) -> Option<String> {
-    use crate::coalesce::CoalescedEvent;
-    match ev {
-        CoalescedEvent::Members { kind, .. } => Some(kind.as_str().to_string()),
-        CoalescedEvent::Other(serf_core::Event::User { name, .. }) => {
-            Some(format!("user-event: {name}"))
-        }
-        CoalescedEvent::Other(serf_core::Event::Query { name, .. }) => {
-            Some(format!("query: {name}"))
-        }
-        CoalescedEvent::Other(_) => None,
-    }
-}
-
 /// Go's `retryJoin`: try every address each round (names are resolved again each time)
 /// until one works; give up after `max` failed rounds (0 = never).
 async fn retry_join(
@@ -608,11 +552,7 @@ fn shutdown_logged(agent: &Agent, left: bool) {
 
 /// Go's `Agent.Leave`, bounded in time.
 async fn leave_logged(agent: &Agent) -> Result<(), String> {
-    tracing::info!("requesting graceful leave from Serf");
-    match tokio::time::timeout(GRACEFUL_TIMEOUT + Duration::from_secs(2), agent.leave()).await {
-        Ok(r) => r.map_err(|e| e.to_string()),
-        Err(_) => Err("timeout while waiting for graceful leave".to_string()),
-    }
+    crate::embed::leave_bounded(agent).await
 }
 
 /// Go's `Agent.Leave` then `Agent.Shutdown`; the exit code.

@@ -26,6 +26,12 @@
 //! * A process killed by a signal is reported as `signal: <name>` like Go, a
 //!   spawn failure with Rust's I/O error text.
 //!
+//! Handler directory (for embedders such as serfnode, whose image has no shell):
+//! `Handlers::with_dir` also runs `<dir>/<name>` for every event, executed directly
+//! (no `/bin/sh`), where `<name>` is the user event or query name, or the member event
+//! type (`member-join`; `member_join` is tried too). Names that are not a single path
+//! component (empty, `.`, `..`, containing `/` or NUL) run nothing.
+//!
 //! Query responses: the (at most 8 KiB) output is handed to the `respond`
 //! closure unchanged, exactly like Go passes it to `Query.Respond`; the size
 //! limit (`query_response_size_limit`), the deadline and "already sent" are
@@ -132,8 +138,10 @@ impl EventFilter {
 pub(crate) struct EventScript {
     /// The filter.
     pub filter: EventFilter,
-    /// Command run with `/bin/sh -c`.
+    /// Command run with `/bin/sh -c`, or the program's path when `direct`.
     pub script: String,
+    /// Execute `script` as a program (no shell, no arguments).
+    pub direct: bool,
 }
 
 impl EventScript {
@@ -171,6 +179,7 @@ pub(crate) fn parse_event_script(spec: &str) -> Vec<EventScript> {
         .map(|filter| EventScript {
             filter,
             script: script.to_string(),
+            direct: false,
         })
         .collect()
 }
@@ -215,6 +224,7 @@ impl Default for HandlerConfig {
 pub(crate) struct Handlers {
     scripts: Mutex<Arc<Vec<EventScript>>>,
     config: HandlerConfig,
+    dir: Option<std::path::PathBuf>,
 }
 
 impl Handlers {
@@ -223,7 +233,36 @@ impl Handlers {
         Handlers {
             scripts: Mutex::new(Arc::new(scripts)),
             config,
+            dir: None,
         }
+    }
+
+    /// Also runs the executable `<dir>/<event name>` for every event (module doc).
+    pub(crate) fn with_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.dir = Some(dir);
+        self
+    }
+
+    /// The scripts for `event`: the matching configured ones, then the handler
+    /// directory's program for it, if that exists.
+    pub(crate) fn matching(&self, event: &CoalescedEvent) -> Vec<EventScript> {
+        let mut out: Vec<EventScript> = self
+            .scripts()
+            .iter()
+            .filter(|s| s.filter.matches(event))
+            .cloned()
+            .collect();
+        if let Some(program) = self.dir.as_deref().and_then(|d| dir_program(d, event)) {
+            out.push(EventScript {
+                filter: EventFilter {
+                    event: "*".to_string(),
+                    name: String::new(),
+                },
+                script: program.to_string_lossy().into_owned(),
+                direct: true,
+            });
+        }
+        out
     }
 
     /// Atomically replaces the scripts (SIGHUP); used from the next event on.
@@ -277,12 +316,7 @@ pub(crate) async fn run<F>(
         if event.event_type().is_none() {
             continue;
         }
-        let scripts = handlers.scripts();
-        let matching: Vec<EventScript> = scripts
-            .iter()
-            .filter(|s| s.filter.matches(&event))
-            .cloned()
-            .collect();
+        let matching = handlers.matching(&event);
         if matching.is_empty() {
             continue;
         }
@@ -333,7 +367,7 @@ async fn handle_event(
     let stdin = script_stdin(&event);
     for script in matching {
         let started = Instant::now();
-        let invoked = invoke(&script.script, &env, &stdin, cfg).await;
+        let invoked = invoke(&script, &env, &stdin, cfg).await;
         metrics::histogram!(format!("agent.invoke.{}", script.script))
             .record(started.elapsed().as_secs_f64() * 1e3);
         let out = match invoked {
@@ -371,6 +405,29 @@ async fn handle_event(
             }
         }
     }
+}
+
+/// Whether `name` may name a file in the handler directory: one path component.
+fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
+}
+
+/// The handler directory's program for `event`, if one exists (module doc).
+fn dir_program(dir: &std::path::Path, event: &CoalescedEvent) -> Option<std::path::PathBuf> {
+    let names: Vec<String> = match event {
+        CoalescedEvent::Other(Event::User { name, .. })
+        | CoalescedEvent::Other(Event::Query { name, .. }) => vec![name.clone()],
+        CoalescedEvent::Members { .. } => {
+            let t = event.event_type()?;
+            vec![t.to_string(), t.replace('-', "_")]
+        }
+        CoalescedEvent::Other(_) => return None,
+    };
+    names
+        .iter()
+        .filter(|n| is_plain_file_name(n))
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
 }
 
 /// Go's `eventClean`: TAB and LF become the two-character escapes.
@@ -556,16 +613,69 @@ fn fmt_duration(d: Duration) -> String {
     }
 }
 
+/// The handler processes spawned and not yet waited for. The lock is held across each
+/// spawn, so [`reap_orphans`] never sees a handler it could steal the status of.
+static SPAWNED: Mutex<std::collections::BTreeSet<u32>> =
+    Mutex::new(std::collections::BTreeSet::new());
+
+/// For an embedder that is PID 1 of a container: reaps every zombie child of this
+/// process that is not a handler this module is waiting for (orphans re-parented to
+/// PID 1, such as a handler's own background children). Returns how many were reaped.
+pub fn reap_orphans() -> usize {
+    let spawned = SPAWNED.lock().unwrap_or_else(|e| e.into_inner());
+    let me = std::process::id();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut reaped = 0;
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if spawned.contains(&pid) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) S ppid ...`: the command may hold spaces and parentheses.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let (Some("Z"), Some(ppid)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        if ppid.parse::<u32>().ok() != Some(me) {
+            continue;
+        }
+        let Some(p) = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        else {
+            continue;
+        };
+        if let Ok(Some(_)) = rustix::process::waitpid(Some(p), rustix::process::WaitOptions::NOHANG)
+        {
+            reaped += 1;
+        }
+    }
+    reaped
+}
+
 /// Kills the process group `pgid` (the script and everything it started).
 fn kill_group(pgid: u32) {
-    let r = std::process::Command::new(SHELL)
-        .arg("-c")
-        .arg(format!("kill -9 -{pgid}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if let Err(e) = r {
+    let Some(pid) = i32::try_from(pgid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return;
+    };
+    if let Err(e) = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL) {
         tracing::error!("Failed to kill event handler process group {pgid}: {e}");
     }
 }
@@ -573,7 +683,7 @@ fn kill_group(pgid: u32) {
 /// Runs one script to completion (or timeout). `Err` only when it could not be
 /// started.
 async fn invoke(
-    script: &str,
+    script: &EventScript,
     env: &[(String, String)],
     stdin: &[u8],
     cfg: HandlerConfig,
@@ -586,15 +696,26 @@ async fn invoke(
     let mut reader = pipe::Receiver::from_owned_fd(OwnedFd::from(out_r))?;
     let mut writer = pipe::Sender::from_owned_fd(OwnedFd::from(in_w))?;
 
-    let mut cmd = std::process::Command::new(SHELL);
-    cmd.arg("-c")
-        .arg(script)
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    let mut cmd = if script.direct {
+        std::process::Command::new(&script.script)
+    } else {
+        let mut c = std::process::Command::new(SHELL);
+        c.arg("-c").arg(&script.script);
+        c
+    };
+    cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::from(in_r))
         .stdout(Stdio::from(out_w))
         .stderr(Stdio::from(out_w2))
         .process_group(0);
-    let spawned = cmd.spawn();
+    let spawned = {
+        let mut registry = SPAWNED.lock().unwrap_or_else(|e| e.into_inner());
+        let r = cmd.spawn();
+        if let Ok(c) = &r {
+            registry.insert(c.id());
+        }
+        r
+    };
     // The command holds the child's pipe ends; close ours so EOF can happen.
     drop(cmd);
     let mut child = spawned?;
@@ -624,7 +745,15 @@ async fn invoke(
             }
         };
         let wait = async {
-            match tokio::task::spawn_blocking(move || child.wait()).await {
+            let waited = tokio::task::spawn_blocking(move || {
+                let r = child.wait();
+                SPAWNED
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&pgid);
+                r
+            });
+            match waited.await {
                 Ok(Ok(status)) => exit_error(status).map_or(Ok(()), Err),
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(e) => Err(e.to_string()),
@@ -646,7 +775,7 @@ async fn invoke(
                     slow_logged = true;
                     tracing::warn!(
                         "Script '{}' slow, execution exceeding {}",
-                        script,
+                        script.script,
                         fmt_duration(cfg.warn_slow)
                     );
                 }

@@ -5,6 +5,8 @@
 //!   command; the client commands talk to an agent through [`serf_rpc::Client`].
 //! * [`agent`]: `serf agent` ([`agent::run`]): flags and configuration, start-up, the
 //!   RPC listener, signals, leave and shutdown.
+//! * [`embed`]: an agent inside another program (serfnode), with its RPC server and
+//!   handlers, the embedder owning signals and exit.
 //! * [`config`]: JSON configuration files and their merge with the flags.
 //! * [`handlers`]: event handler scripts and event filters.
 //! * [`rpc`]: the agent's RPC server (the protocol itself is the `serf-rpc` crate).
@@ -17,6 +19,7 @@ pub mod cli;
 mod coalesce;
 pub mod config;
 pub mod discover;
+pub mod embed;
 mod flags;
 mod gofmt;
 pub mod handlers;

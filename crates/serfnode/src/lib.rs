@@ -1,20 +1,18 @@
-//! serfnode core: the Docker-independent parts of serfnode, the container that runs a Serf
-//! agent and hands the application containers beside it ("children") the cluster as JSON
-//! files, an event FIFO and role names in `/etc/hosts`.
+//! serfnode: the process that is PID 1 of a serfnode container. It runs a Serf agent
+//! in-process and gives the application containers beside it ("children") the cluster as
+//! JSON files, an event FIFO and role names in `/etc/hosts`, talking to Docker through
+//! the Engine API. `docs/serfnode.md` describes the behaviour; the Docker-independent
+//! parts (configuration, tags, file contents, hosts block, FIFO lines) are the
+//! `serfnode-core` crate.
 //!
-//! See `docs/serfnode.md` (the SPEC) for the behaviour of the 2015 original this follows.
-//! Every module is pure (inputs to outputs) except [`files::atomic_write`]:
-//!
-//! - [`config`]: environment variables over `/serfnode.yml` over defaults, and the children.
-//! - [`tags`]: the tags a serfnode gossips, and the node info read back from a member's tags.
-//! - [`files`]: the JSON contents of the file API, and atomic file replacement.
-//! - [`hosts`]: the managed block of role names in `/etc/hosts`.
-//! - [`fifo`]: lines written to the event FIFO, turned into user events.
+//! - [`node`]: start-up, the tasks, signals and shutdown.
+//! - [`docker`]: the Docker Engine API calls.
+//! - [`children`]: creating, restarting and stopping the children.
+//! - `cluster`: the cluster files and `/etc/hosts`; `fifo`: the event FIFO.
 #![forbid(unsafe_code)]
 
-pub mod config;
-pub mod fifo;
-pub mod files;
-pub mod hosts;
-mod pyjson;
-pub mod tags;
+pub mod children;
+mod cluster;
+pub mod docker;
+mod fifo;
+pub mod node;

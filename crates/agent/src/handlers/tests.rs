@@ -804,24 +804,82 @@ async fn reload_takes_effect_at_next_event() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+fn sh(script: &str) -> EventScript {
+    EventScript {
+        filter: EventFilter {
+            event: "*".to_string(),
+            name: String::new(),
+        },
+        script: script.to_string(),
+        direct: false,
+    }
+}
+
+#[tokio::test]
+async fn handler_dir_runs_the_program_named_after_the_event_without_a_shell() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = std::env::temp_dir().join(format!("serf-hdir-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let log = dir.join("log");
+    let script = format!(
+        "#!/bin/sh\necho \"$SERF_EVENT $SERF_USER_EVENT $(cat)\" >> {}\n",
+        log.display()
+    );
+    for name in ["deploy", "member_join"] {
+        let p = dir.join(name);
+        std::fs::write(&p, &script).expect("write");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let handlers = Handlers::new(Vec::new(), HandlerConfig::default()).with_dir(dir.clone());
+    let user = |name: &str| {
+        CoalescedEvent::Other(Event::User {
+            ltime: 1,
+            name: name.to_string(),
+            payload: b"p".to_vec(),
+            coalesce: false,
+        })
+    };
+    let found = handlers.matching(&user("deploy"));
+    assert_eq!(found.len(), 1);
+    assert!(found[0].direct);
+    for bad in ["other", "..", ".", "", "../deploy", "a/deploy"] {
+        assert!(handlers.matching(&user(bad)).is_empty(), "{bad:?}");
+    }
+    let out = invoke(
+        &found[0],
+        &script_env(&user("deploy"), "n", &[]),
+        b"p",
+        HandlerConfig::default(),
+    )
+    .await
+    .expect("spawn");
+    assert_eq!(out.result, Ok(()));
+    assert_eq!(
+        std::fs::read_to_string(&log).expect("log"),
+        "user deploy p\n"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn exit_errors_like_go() {
-    let ok = invoke("exit 0", &[], b"", HandlerConfig::default())
+    let ok = invoke(&sh("exit 0"), &[], b"", HandlerConfig::default())
         .await
         .expect("spawn");
     assert_eq!(ok.result, Ok(()));
-    let r = invoke("echo x; exit 2", &[], b"", HandlerConfig::default())
+    let r = invoke(&sh("echo x; exit 2"), &[], b"", HandlerConfig::default())
         .await
         .expect("spawn");
     assert_eq!(r.result, Err("exit status 2".to_string()));
     assert_eq!(r.output, b"x\n".to_vec());
-    let r = invoke("kill -9 $$", &[], b"", HandlerConfig::default())
+    let r = invoke(&sh("kill -9 $$"), &[], b"", HandlerConfig::default())
         .await
         .expect("spawn");
     assert_eq!(r.result, Err("signal: killed".to_string()));
     // A script that does not read a large stdin still completes.
     let big = vec![b'x'; 1 << 20];
-    let r = invoke("true", &[], &big, HandlerConfig::default())
+    let r = invoke(&sh("true"), &[], &big, HandlerConfig::default())
         .await
         .expect("spawn");
     assert_eq!(r.result, Ok(()));

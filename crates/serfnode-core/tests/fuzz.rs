@@ -9,9 +9,9 @@ use std::net::IpAddr;
 
 use proptest::prelude::*;
 use serf_core::{Member, MemberStatus};
-use serfnode::config::{Config, Env};
-use serfnode::fifo::{parse_line, EventDecoder, USER_EVENT_SIZE_LIMIT};
-use serfnode::hosts::{is_host_name, rewrite, BEGIN_MARKER, END_MARKER};
+use serfnode_core::config::{Config, Env};
+use serfnode_core::fifo::{parse_line, EventDecoder, USER_EVENT_SIZE_LIMIT};
+use serfnode_core::hosts::{is_host_name, rewrite, BEGIN_MARKER, END_MARKER};
 
 fn status() -> impl Strategy<Value = MemberStatus> {
     prop_oneof![

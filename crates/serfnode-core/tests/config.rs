@@ -1,4 +1,4 @@
-//! Tests of `serfnode::config`.
+//! Tests of `serfnode_core::config`.
 //!
 //! SPEC §8 items covered here (the configuration part of them): 1 (defaults), 2 and 3
 //! (env over yml, empty env is unset), 4 (PEER), 5 and 6 (NODE_NAME, or a random UUID4 as
@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use serfnode::config::{Config, ConfigError, Env, VolumesFrom, Warning};
+use serfnode_core::config::{Config, ConfigError, Env, VolumesFrom, Warning};
 
 fn env(pairs: &[(&str, &str)]) -> Env {
     pairs

@@ -1,4 +1,4 @@
-//! Tests of `serfnode::tags`.
+//! Tests of `serfnode_core::tags`.
 //!
 //! SPEC §8 items covered: 1 (the tag set and defaults), 5 (member name is the id),
 //! 7 (`serf_ip`, `serf_port` strings), 8 (`service` defaults to the serf IP), 9 (ports tag
@@ -11,8 +11,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use serf_core::{Member, MemberStatus};
-use serfnode::config::{Config, Env};
-use serfnode::tags::{NodeInfo, NodeTags, PortMap, Proto, Timestamp};
+use serfnode_core::config::{Config, Env};
+use serfnode_core::tags::{NodeInfo, NodeTags, PortMap, Proto, Timestamp};
 
 fn member(name: &str, addr: &str, tags: &[(&str, &str)]) -> Member {
     Member {

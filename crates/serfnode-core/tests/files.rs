@@ -1,4 +1,4 @@
-//! Tests of `serfnode::files`.
+//! Tests of `serfnode_core::files`.
 //!
 //! SPEC §8 items covered: 5 (`id` fields are the node name), 9 and 10 (`ports` in node
 //! info, `/udp`), 12 (the files contain this node), 13 (`me.json`/`parent.json` content),
@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 use serf_core::{Member, MemberStatus};
-use serfnode::files::{
+use serfnode_core::files::{
     alive_nodes, atomic_write, child_me_json, children_by_name, container_info, serfnodes_by_id,
     serfnodes_by_role, FilesError,
 };

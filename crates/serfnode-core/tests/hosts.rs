@@ -1,4 +1,4 @@
-//! Tests of `serfnode::hosts`.
+//! Tests of `serfnode_core::hosts`.
 //!
 //! SPEC §8 items covered: 8 (role maps to SERVICE_IP), 34 (oldest member wins), 35 (the
 //! role moves when the oldest fails), 36 (decided: a role with no alive member is pruned),
@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serf_core::{Member, MemberStatus};
-use serfnode::hosts::{elect, rewrite, rewrite_roles, BEGIN_MARKER, END_MARKER};
+use serfnode_core::hosts::{elect, rewrite, rewrite_roles, BEGIN_MARKER, END_MARKER};
 
 const DOCKER: &str = include_str!("data/docker-hosts");
 

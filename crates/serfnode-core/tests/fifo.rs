@@ -1,4 +1,4 @@
-//! Tests of `serfnode::fifo`.
+//! Tests of `serfnode_core::fifo`.
 //!
 //! SPEC §8 items covered: 28 (`["deploy", {"v": 2}]` gives event `deploy`, payload
 //! `{"v": 2}`), 29 (`not json` is `Wrong payload: not json`, next line still served),
@@ -7,7 +7,7 @@
 //! events), 33 (a writer closing is not the end of the stream; a partial line is reported).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use serfnode::fifo::{
+use serfnode_core::fifo::{
     parse_line, EventDecoder, FifoError, LineBuffer, UserEvent, USER_EVENT_SIZE_LIMIT,
 };
 
