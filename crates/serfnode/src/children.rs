@@ -15,7 +15,9 @@
 //! - Each state change is broadcast as the user event `supervisor` with the JSON object
 //!   supervisord's events gave the original (`processname`, `groupname`, `from_state`,
 //!   `pid`, `eventname` = `PROCESS_STATE_<STATE>`, `node`), all values strings.
-//! - On shutdown the children are stopped (not removed), all at once.
+//! - On shutdown the children are stopped, all at once, and kept for a restart of the
+//!   serfnode; once the serfnode container is removed, the next serfnode to start on that
+//!   Docker host removes them (they are labelled with a parent that no longer exists).
 //! - `DOCKER_RUN` (its own network, SPEC §1.6.4) understands the `docker run` options
 //!   `-e/--env`, `-v/--volume`, `-p/--publish`, `-w/--workdir`, `-u/--user`,
 //!   `--entrypoint`, `--privileged`, and ignores `-d`, `-i`, `-t`, `--rm` and `--name`

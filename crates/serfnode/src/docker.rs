@@ -157,6 +157,45 @@ impl Docker {
         Ok(list.into_iter().find_map(|c| c.id))
     }
 
+    /// Removes the children whose serfnode container no longer exists (it was removed
+    /// while they were kept for a restart); how many were removed.
+    pub async fn remove_orphans(&self) -> Result<usize, DockerError> {
+        let mut filters: HashMap<String, Vec<String>> = HashMap::new();
+        filters.insert("label".to_string(), vec![LABEL_PARENT.to_string()]);
+        let opts = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let list = self
+            .inner
+            .list_containers(Some(opts))
+            .await
+            .map_err(err("list serfnode children"))?;
+        let mut removed = 0;
+        for c in list {
+            let (Some(id), Some(parent)) =
+                (c.id, c.labels.and_then(|l| l.get(LABEL_PARENT).cloned()))
+            else {
+                continue;
+            };
+            match self.inspect(&parent).await {
+                Err(e) if e.is_not_found() => {}
+                _ => continue,
+            }
+            let opts = bollard::query_parameters::RemoveContainerOptionsBuilder::default()
+                .force(true)
+                .build();
+            match self.inner.remove_container(&id, Some(opts)).await {
+                Ok(()) => {
+                    tracing::info!("removed child container {id} of the removed serfnode {parent}");
+                    removed += 1;
+                }
+                Err(e) => tracing::warn!("cannot remove orphan child {id}: {e}"),
+            }
+        }
+        Ok(removed)
+    }
+
     /// Creates a container; returns its id.
     pub async fn create(&self, spec: &ContainerSpec) -> Result<String, DockerError> {
         let mut exposed: Vec<String> = Vec::new();

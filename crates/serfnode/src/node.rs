@@ -12,6 +12,7 @@
 //!    `/var/run/docker.sock`, then `/host/run/docker.sock`), find this container and
 //!    inspect it for the `ports` tag. Without Docker, serfnode still runs its node (with
 //!    an empty `ports` tag and an empty `inspect`) unless children are configured.
+//!    Children left behind by serfnode containers that were removed since are removed.
 //! 4. The node id: `NODE_NAME`, else the id kept in `/serfnode/node_id` by an earlier
 //!    run, else a new random one (kept there), so a restarted serfnode rejoins as itself.
 //! 5. Start the agent in-process: gossip on `0.0.0.0:<SERF_PORT>` advertised as
@@ -243,6 +244,11 @@ async fn start(config: Config, env: &Env) -> Result<Node, String> {
             None
         }
     };
+    if let Some(d) = &docker {
+        if let Err(e) = d.remove_orphans().await {
+            tracing::warn!("{e}");
+        }
+    }
     let own_id = docker::own_container_id();
     let (parent_id, parent_inspect) = match (&docker, &own_id) {
         (Some(d), Some(id)) => match d.inspect(id).await {

@@ -307,13 +307,27 @@ impl Scope {
     }
 }
 
+impl Scope {
+    /// Records a container made by other means (by full id) for removal, with its
+    /// children.
+    pub(crate) fn adopt(&self, id: &str) {
+        self.containers.lock().expect("lock").push(id.to_string());
+    }
+}
+
 impl Drop for Scope {
     fn drop(&mut self) {
         let containers =
             std::mem::take(&mut *self.containers.lock().unwrap_or_else(|e| e.into_inner()));
         for c in containers.iter().rev() {
             // Children a serfnode made carry its id as a label: remove them too.
-            if let Ok(id) = docker(&["inspect", "-f", "{{.Id}}", c]) {
+            let is_id = c.len() == 64 && c.bytes().all(|b| b.is_ascii_hexdigit());
+            let id = if is_id {
+                Ok(c.clone())
+            } else {
+                docker(&["inspect", "-f", "{{.Id}}", c])
+            };
+            if let Ok(id) = id {
                 let filter = format!("label=serfnode.parent={id}");
                 if let Ok(kids) = docker(&["ps", "-aq", "--no-trunc", "--filter", &filter]) {
                     for kid in kids.split_whitespace() {

@@ -494,3 +494,108 @@ fn invalid_configuration_stops_start_up_with_one_line() {
         );
     }
 }
+
+/// `docker-compose down` for a project, when the test ends.
+struct Compose {
+    project: String,
+    file: String,
+}
+
+impl Compose {
+    fn cmd(&self, args: &[&str]) -> Result<String, String> {
+        let out = std::process::Command::new("docker-compose")
+            .args(["-p", &self.project, "-f", &self.file])
+            .args(args)
+            .env("SERFNODE_IMAGE", harness::NODE_IMAGE)
+            .output()
+            .map_err(|e| format!("docker-compose: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(format!(
+                "docker-compose {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+}
+
+impl Drop for Compose {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["down", "-v", "--remove-orphans", "-t", "15"]);
+    }
+}
+
+#[test]
+fn the_compose_example_runs() {
+    if !ready("the_compose_example_runs") {
+        return;
+    }
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    if std::process::Command::new("docker-compose")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        assert!(!in_ci, "CI=true but docker-compose is not installed");
+        eprintln!("skipping the_compose_example_runs: needs docker-compose (apt-get install docker-compose)");
+        return;
+    }
+    harness::images();
+    // The example's child image is busybox, as the test's is.
+    must(&["tag", BUSYBOX_IMAGE, "serfnode-demo-child:dev"]);
+    let scope = Scope::new("compose");
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/serfnode/docker-compose.yml")
+        .to_string_lossy()
+        .into_owned();
+    let compose = Compose {
+        project: format!("sntest{}compose", std::process::id()),
+        file,
+    };
+    // Recorded before `up` so that whatever it started is removed, children included.
+    let up = compose.cmd(&["up", "-d"]);
+    let ids = compose.cmd(&["ps", "-q"]).unwrap_or_default();
+    let mut nodes = Vec::new();
+    for id in ids.split_whitespace() {
+        let full = must(&["inspect", "-f", "{{.Id}}", id]);
+        scope.adopt(&full);
+        nodes.push(Container {
+            name: must(&["inspect", "-f", "{{.Name}}", &full]),
+            id: full,
+        });
+    }
+    up.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(nodes.len(), 3, "three services");
+    for n in &nodes {
+        wait_ids(n, &["db1", "db2", "web"]);
+    }
+    let web = nodes
+        .iter()
+        .find(|n| n.json("/me.json").is_some_and(|m| m["id"] == "web"))
+        .expect("web");
+    let filter = format!("label=serfnode.parent={}", web.id);
+    poll("web's child running", CONVERGE, || {
+        let kid = must(&["ps", "-q", "--filter", &filter]);
+        (!kid.is_empty()).then_some(())
+    });
+    // The child's FIFO event ran the deploy handler on every node.
+    for n in &nodes {
+        let line = poll(&format!("deploy handled on {}", n.name), CONVERGE, || {
+            n.cat("/tmp/handled")
+        });
+        assert!(line.ends_with(" {\"from\": \"app\"}"), "{line}");
+    }
+    compose
+        .cmd(&["stop", "-t", "15"])
+        .unwrap_or_else(|e| panic!("{e}"));
+    for n in &nodes {
+        assert_eq!(n.inspect("{{.State.ExitCode}}"), "0", "{}", n.logs());
+    }
+    assert_eq!(
+        must(&["ps", "-q", "--filter", &filter]),
+        "",
+        "the child was stopped"
+    );
+}
