@@ -599,3 +599,70 @@ fn the_compose_example_runs() {
         "the child was stopped"
     );
 }
+
+/// A port free for TCP and UDP on the host (bound and released: the test claims it next).
+fn free_port() -> u16 {
+    loop {
+        let tcp = std::net::TcpListener::bind("0.0.0.0:0").expect("bind");
+        let port = tcp.local_addr().expect("addr").port();
+        if std::net::UdpSocket::bind(("0.0.0.0", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// The multi-host shape: nodes on different Docker networks (as on different hosts) that
+/// cannot reach each other's container addresses advertise a host address (`SERF_IP`) and
+/// publish their gossip port, TCP and UDP, under the same number (`SERF_PORT`). A third
+/// node is attached to both networks.
+#[test]
+fn serfnodes_on_two_networks_join_through_published_ports() {
+    if !ready("serfnodes_on_two_networks_join_through_published_ports") {
+        return;
+    }
+    harness::images();
+    let scope = Scope::new("twonets");
+    let net1 = scope.network("net1", &[]);
+    let net2 = scope.network("net2", &[]);
+    // The host's address on net1: every container reaches it.
+    let host = must(&["network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", &net1]);
+    let node = |suffix: &str, net: &str, peer: Option<u16>| {
+        let port = free_port();
+        let publish_tcp = format!("{port}:{port}/tcp");
+        let publish_udp = format!("{port}:{port}/udp");
+        let mut env = vec![
+            format!("NODE_NAME={suffix}"),
+            format!("ROLE={suffix}"),
+            format!("SERF_IP={host}"),
+            format!("SERF_PORT={port}"),
+        ];
+        if let Some(p) = peer {
+            env.push(format!("PEER={host}:{p}"));
+        }
+        let env: Vec<&str> = env.iter().map(String::as_str).collect();
+        (
+            scope.serfnode(suffix, net, &env, &["-p", &publish_tcp, "-p", &publish_udp]),
+            port,
+        )
+    };
+    let (a, pa) = node("a", &net1, None);
+    let (b, _) = node("b", &net1, Some(pa));
+    must(&["network", "connect", &net2, &b.id]);
+    let (c, pc) = node("c", &net2, Some(pa));
+    for n in [&a, &b, &c] {
+        wait_ids(n, &["a", "b", "c"]);
+    }
+    // The published ports are in the tags, decoded with Docker's spelling of UDP.
+    let by_id = a.json("/serfnodes_by_id.json").expect("by_id");
+    let ports = &by_id["c"]["ports"];
+    assert_eq!(ports[format!("{pc}/tcp")], serde_json::json!([pc.to_string()]), "{ports}");
+    assert_eq!(ports[format!("{pc}/udp")], serde_json::json!([pc.to_string()]), "{ports}");
+    assert_eq!(by_id["c"]["serf_ip"], host.as_str());
+    // Stable: nobody is suspected over a few probe rounds.
+    std::thread::sleep(Duration::from_secs(5));
+    for n in [&a, &b, &c] {
+        assert_eq!(ids(n), Some(vec!["a".to_string(), "b".to_string(), "c".to_string()]));
+        let logs = n.logs();
+        assert!(!logs.contains("Suspect"), "{}: {logs}", n.name);
+    }
+}
