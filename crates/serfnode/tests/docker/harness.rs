@@ -146,6 +146,12 @@ pub(crate) fn images() {
         );
         write_exec(&root, "/handler/events/whoami", "#!/bin/sh\necho \"I am $SERF_SELF_NAME\"\n");
         write_exec(&root, "/handler/init", "#!/bin/sh\necho init > /tmp/init\n");
+        // Leaves an orphan behind: PID 1 (serfnode) must reap it.
+        write_exec(
+            &root,
+            "/handler/events/orphan",
+            "#!/bin/sh\n(sleep 1; echo done > /tmp/orphan) &\nexit 0\n",
+        );
         build(
             NODE_IMAGE,
             &base.join("node"),

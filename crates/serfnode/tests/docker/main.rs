@@ -232,6 +232,13 @@ fn a_cluster_of_serfnodes_and_a_go_member_as_files_and_hosts() {
     let q: Value = serde_json::from_str(&q).expect("query json");
     assert_eq!(q["Responses"]["c"], "I am c\n", "{q}");
     assert_eq!(q["Responses"]["b"], "I am b\n", "{q}");
+    // A handler's orphan is reaped by serfnode as PID 1: no zombie stays.
+    must(&["exec", &go.id, "serf", "event", "orphan", ""]);
+    poll("the orphan to finish", CONVERGE, || c.cat("/tmp/orphan"));
+    poll("no zombie in c", CONVERGE, || {
+        let ps = must(&["exec", &c.id, "/bin/busybox", "ps", "-o", "stat,comm"]);
+        (!ps.lines().any(|l| l.trim_start().starts_with('Z'))).then_some(())
+    });
     // A member dies: gone from the files and from the hosts block on the others.
     must(&["kill", &a.id]);
     let died = Instant::now();
@@ -287,7 +294,7 @@ fn children_fifo_events_handlers_stop_and_restart() {
     std::fs::write(
         &yml,
         format!(
-            "serfnode:\n  environment:\n    X: parent\nchildren:\n  - app:\n      image: {BUSYBOX_IMAGE}\n      command: sh /child.sh\n      volumes: [\"{}:/child.sh:ro\"]\n      environment: {{X: child, Y: child}}\n",
+            "serfnode:\n  environment:\n    X: parent\nchildren:\n  - app:\n      image: {BUSYBOX_IMAGE}\n      command: sh /child.sh\n      ports: [\"8080:8080\"]\n      volumes: [\"{}:/child.sh:ro\"]\n      environment: {{X: child, Y: child}}\n",
             script.display()
         ),
     )
@@ -625,7 +632,13 @@ fn serfnodes_on_two_networks_join_through_published_ports() {
     let net1 = scope.network("net1", &[]);
     let net2 = scope.network("net2", &[]);
     // The host's address on net1: every container reaches it.
-    let host = must(&["network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", &net1]);
+    let host = must(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 0).Gateway}}",
+        &net1,
+    ]);
     let node = |suffix: &str, net: &str, peer: Option<u16>| {
         let port = free_port();
         let publish_tcp = format!("{port}:{port}/tcp");
@@ -655,13 +668,24 @@ fn serfnodes_on_two_networks_join_through_published_ports() {
     // The published ports are in the tags, decoded with Docker's spelling of UDP.
     let by_id = a.json("/serfnodes_by_id.json").expect("by_id");
     let ports = &by_id["c"]["ports"];
-    assert_eq!(ports[format!("{pc}/tcp")], serde_json::json!([pc.to_string()]), "{ports}");
-    assert_eq!(ports[format!("{pc}/udp")], serde_json::json!([pc.to_string()]), "{ports}");
+    assert_eq!(
+        ports[format!("{pc}/tcp")],
+        serde_json::json!([pc.to_string()]),
+        "{ports}"
+    );
+    assert_eq!(
+        ports[format!("{pc}/udp")],
+        serde_json::json!([pc.to_string()]),
+        "{ports}"
+    );
     assert_eq!(by_id["c"]["serf_ip"], host.as_str());
     // Stable: nobody is suspected over a few probe rounds.
     std::thread::sleep(Duration::from_secs(5));
     for n in [&a, &b, &c] {
-        assert_eq!(ids(n), Some(vec!["a".to_string(), "b".to_string(), "c".to_string()]));
+        assert_eq!(
+            ids(n),
+            Some(vec!["a".to_string(), "b".to_string(), "c".to_string()])
+        );
         let logs = n.logs();
         assert!(!logs.contains("Suspect"), "{}: {logs}", n.name);
     }
