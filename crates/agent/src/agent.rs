@@ -323,6 +323,7 @@ pub async fn run(args: &[String]) -> i32 {
     let compression = s.opts.memberlist.enable_compression;
     let node = s.opts.memberlist.name.clone();
     tracing::info!("Serf agent starting");
+    let snapshot_path = s.opts.snapshot_path.clone();
     let agent = match Agent::start(s.opts).await {
         Ok(a) => a,
         Err(e) => {
@@ -368,10 +369,15 @@ pub async fn run(args: &[String]) -> i32 {
             return 1;
         }
     };
-    let handlers = Arc::new(crate::handlers::Handlers::new(scripts, Default::default()));
+    let (handlers, replay) = crate::embed::with_journal(
+        crate::handlers::Handlers::new(scripts, Default::default()),
+        snapshot_path.as_deref(),
+    );
+    let handlers = Arc::new(handlers);
     let mut leave_rx = crate::embed::run_services(
         &agent,
         handlers.clone(),
+        replay,
         Some(listener),
         s.cfg.rpc_auth.clone().unwrap_or_default(),
     );

@@ -17,6 +17,7 @@
 //! ```
 
 use crate::coalesce::CoalescedEvent;
+use crate::handlers::journal::{Journal, Pending};
 use crate::handlers::Handlers;
 use crate::rpc::server::{self, Ctl, LeaveRequest};
 use serf_runtime::{Agent, Options};
@@ -116,6 +117,7 @@ pub async fn start(config: EmbedConfig) -> Result<Embedded, EmbedError> {
     if let Some(dir) = config.handler_dir {
         handlers = handlers.with_dir(dir);
     }
+    let (handlers, replay) = with_journal(handlers, config.options.snapshot_path.as_deref());
     let listener = match config.rpc_addr {
         Some(addr) => Some(
             TcpListener::bind(addr)
@@ -130,6 +132,7 @@ pub async fn start(config: EmbedConfig) -> Result<Embedded, EmbedError> {
     let leave_rx = run_services(
         &agent,
         Arc::new(handlers),
+        replay,
         listener,
         config.rpc_auth.unwrap_or_default(),
     );
@@ -172,17 +175,68 @@ pub(crate) async fn leave_bounded(agent: &Agent) -> Result<(), String> {
     }
 }
 
+/// With a snapshot, the handlers keep a journal next to it
+/// ([`crate::handlers::journal`]); returns the handlers and the user events the previous
+/// run left unhandled.
+pub(crate) fn with_journal(
+    handlers: Handlers,
+    snapshot: Option<&std::path::Path>,
+) -> (Handlers, Vec<Pending>) {
+    let Some(snapshot) = snapshot else {
+        return (handlers, Vec::new());
+    };
+    let path = crate::handlers::journal::path_for(snapshot);
+    match Journal::open(path.clone()) {
+        Ok((journal, replay)) => {
+            if !replay.is_empty() {
+                tracing::info!(
+                    "{} user event(s) left unhandled by the previous run will be handled",
+                    replay.len()
+                );
+            }
+            (handlers.with_journal(Arc::new(journal)), replay)
+        }
+        Err(e) => {
+            tracing::warn!(
+                "handler journal {}: {e}; events are not journaled",
+                path.display()
+            );
+            (handlers, Vec::new())
+        }
+    }
+}
+
 /// The services around a started agent, shared by `serf agent` and embedders: one
 /// coalescer feeding the handlers and the RPC event streams (as in Go), the handler
-/// runner, and the RPC server when a listener is given. Returns where RPC `leave`
-/// requests arrive.
+/// runner (first the journal's `replay`, then new events), and the RPC server when a
+/// listener is given. Returns where RPC `leave` requests arrive.
 pub(crate) fn run_services(
     agent: &Agent,
     handlers: Arc<Handlers>,
+    replay: Vec<Pending>,
     listener: Option<TcpListener>,
     auth: String,
 ) -> mpsc::Receiver<LeaveRequest> {
-    let events = agent.take_startup_subscriber();
+    let mut events = agent.take_startup_subscriber();
+    if let Some(journal) = handlers.journal().cloned() {
+        // User events are journaled as they arrive, before the coalescer holds them.
+        let (tx, rx) = broadcast::channel(agent_event_buffer());
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(e) => {
+                        journal.record(&e);
+                        let _ = tx.send(e);
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!("handler journal fell behind, {n} events were lost");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        events = rx;
+    }
     let (coalesced_tx, mut coalesced_out) = mpsc::channel(1024);
     tokio::spawn(crate::coalesce::run(
         events,
@@ -194,6 +248,16 @@ pub(crate) fn run_services(
     {
         let streams_tx = streams_tx.clone();
         tokio::spawn(async move {
+            // What the previous run left unhandled goes first, to the handlers only.
+            for p in replay {
+                if handlers_tx
+                    .send(CoalescedEvent::Other(p.to_event()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
             while let Some(ev) = coalesced_out.recv().await {
                 if let Some(text) = received_event_text(&ev) {
                     tracing::info!("Received event: {text}");
@@ -229,6 +293,11 @@ pub(crate) fn run_services(
         tokio::spawn(server::serve(listener, ctl));
     }
     leave_rx
+}
+
+/// The capacity of the journal's relay: as large as the agent's own event broadcast.
+fn agent_event_buffer() -> usize {
+    4096
 }
 
 /// Go's `Event.String()` for the agent's "Received event" log line.

@@ -225,6 +225,7 @@ pub(crate) struct Handlers {
     scripts: Mutex<Arc<Vec<EventScript>>>,
     config: HandlerConfig,
     dir: Option<std::path::PathBuf>,
+    journal: Option<Arc<journal::Journal>>,
 }
 
 impl Handlers {
@@ -234,6 +235,25 @@ impl Handlers {
             scripts: Mutex::new(Arc::new(scripts)),
             config,
             dir: None,
+            journal: None,
+        }
+    }
+
+    /// Marks user events done in `journal` once handled (see [`journal`]).
+    pub(crate) fn with_journal(mut self, journal: Arc<journal::Journal>) -> Self {
+        self.journal = Some(journal);
+        self
+    }
+
+    /// The journal, if any.
+    pub(crate) fn journal(&self) -> Option<&Arc<journal::Journal>> {
+        self.journal.as_ref()
+    }
+
+    /// Tells the journal that `event` needs nothing more from the handlers.
+    fn finished(&self, event: &CoalescedEvent) {
+        if let (Some(j), CoalescedEvent::Other(e)) = (&self.journal, event) {
+            j.done(e);
         }
     }
 
@@ -318,18 +338,28 @@ pub(crate) async fn run<F>(
         }
         let matching = handlers.matching(&event);
         if matching.is_empty() {
+            handlers.finished(&event);
             continue;
         }
         let me = self_info();
-        let work = handle_event(event, matching, handlers.config(), me, respond.clone());
+        let work = handle_event(
+            event.clone(),
+            matching,
+            handlers.config(),
+            me,
+            respond.clone(),
+        );
         tokio::pin!(work);
         loop {
             tokio::select! {
                 biased;
-                () = &mut work => break,
+                () = &mut work => {
+                    handlers.finished(&event);
+                    break;
+                }
                 r = rx.recv(), if !closed => match r {
                     Some(e) if e.event_type().is_some() => {
-                        enqueue(&mut queue, e, handlers.config().max_pending);
+                        enqueue(&mut queue, e, &handlers);
                     }
                     Some(_) => {}
                     None => closed = true,
@@ -339,9 +369,11 @@ pub(crate) async fn run<F>(
     }
 }
 
-fn enqueue(queue: &mut VecDeque<CoalescedEvent>, e: CoalescedEvent, max: usize) {
+fn enqueue(queue: &mut VecDeque<CoalescedEvent>, e: CoalescedEvent, handlers: &Handlers) {
+    let max = handlers.config().max_pending;
     while queue.len() >= max.max(1) {
         if let Some(old) = queue.pop_front() {
+            handlers.finished(&old);
             tracing::warn!(
                 "Event handler queue full ({} events pending), dropping oldest '{}' event",
                 max,
@@ -799,6 +831,8 @@ async fn invoke(
         result,
     })
 }
+
+pub(crate) mod journal;
 
 #[cfg(test)]
 mod tests;
