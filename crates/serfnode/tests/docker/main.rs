@@ -67,6 +67,8 @@ fn go_agent(scope: &Scope, suffix: &str, network: &str, join: &str) -> Container
             join,
             "-event-handler",
             "user:deploy=cat >> /tmp/handled",
+            "-event-handler",
+            "user:supervisor=cat >> /tmp/supervisor; echo >> /tmp/supervisor",
         ],
     )
 }
@@ -300,7 +302,17 @@ fn children_fifo_events_handlers_stop_and_restart() {
     )
     .expect("yml");
     let yml_mount = format!("{}:/serfnode.yml:ro", yml.display());
-    let p = scope.serfnode("p", &net, &["ROLE=app"], &["-v", &yml_mount]);
+    let docker_run_name = scope.name("dockerrun");
+    let p = scope.serfnode(
+        "p",
+        &net,
+        &[
+            "ROLE=app",
+            &format!("DOCKER_NAME={docker_run_name}"),
+            &format!("DOCKER_RUN=-e A=1 {BUSYBOX_IMAGE} sh -c 'trap \"exit 0\" TERM; while true; do sleep 1; done'"),
+        ],
+        &["-v", &yml_mount],
+    );
     let p_id = poll("p's node id", CONVERGE, || p.cat("/serfnode/node_id"))
         .trim()
         .to_string();
@@ -324,10 +336,34 @@ fn children_fifo_events_handlers_stop_and_restart() {
     must(&["exec", &p.id, "/bin/busybox", "touch", "/serfnode/go"]);
     // The child: found by label, sharing p's network and volumes.
     let filter = format!("label=serfnode.parent={}", p.id);
+    let app_filter = [filter.as_str(), "--filter", "label=serfnode.child=app"];
     let kid_id = poll("the child container", CONVERGE, || {
-        let out = must(&["ps", "-aq", "--no-trunc", "--filter", &filter]);
+        let mut args = vec!["ps", "-aq", "--no-trunc", "--filter"];
+        args.extend_from_slice(&app_filter);
+        let out = must(&args);
         (!out.is_empty()).then_some(out)
     });
+    // The DOCKER_RUN child: its own network, the parent's volumes, the given options.
+    let dr = poll("the DOCKER_RUN child running", CONVERGE, || {
+        harness::docker(&[
+            "inspect",
+            "-f",
+            "{{.State.Running}} {{.HostConfig.NetworkMode}}",
+            &docker_run_name,
+        ])
+        .ok()
+        .filter(|s| s.starts_with("true"))
+    });
+    assert_eq!(dr, "true default");
+    let dr_env = must(&["inspect", "-f", "{{.Config.Env}}", &docker_run_name]);
+    assert!(dr_env.contains("A=1"), "{dr_env}");
+    assert!(must(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.VolumesFrom}}",
+        &docker_run_name
+    ])
+    .contains(&p.id));
     let kid = Container {
         name: must(&["inspect", "-f", "{{.Name}}", &kid_id])
             .trim_start_matches('/')
@@ -376,12 +412,44 @@ fn children_fifo_events_handlers_stop_and_restart() {
     }
     let go_got = poll("deploy handled by Go", CONVERGE, || go.cat("/tmp/handled"));
     assert_eq!(go_got, "{\"v\": 2}");
+    // A child that exits is started again (the same container).
+    let pid_before = kid.inspect("{{.State.Pid}}");
+    must(&["kill", &kid.id]);
+    let t = Instant::now();
+    poll("the killed child running again", CONVERGE, || {
+        (kid.inspect("{{.State.Running}}") == "true" && kid.inspect("{{.State.Pid}}") != pid_before)
+            .then_some(())
+    });
+    eprintln!(
+        "measured: a killed child was running again after {:.2}s",
+        t.elapsed().as_secs_f64()
+    );
+    // Child state changes (this restart) reach the cluster as `supervisor` events, in
+    // the original shape.
+    let sup = poll("a supervisor event at the Go member", CONVERGE, || {
+        go.cat("/tmp/supervisor")
+            .filter(|t| t.contains("PROCESS_STATE_RUNNING"))
+    });
+    let last: Value =
+        serde_json::from_str(sup.lines().rfind(|l| !l.is_empty()).expect("line")).expect("json");
+    for k in [
+        "processname",
+        "groupname",
+        "from_state",
+        "pid",
+        "eventname",
+        "node",
+    ] {
+        assert!(last[k].is_string(), "{k} in {last}");
+    }
+    assert_eq!(last["node"], p_id.as_str());
     let logs = p.logs();
     assert!(
         logs.contains("FIFO: line dropped: Wrong payload: not json"),
         "{logs}"
     );
-    assert_eq!(logs.matches("FIFO: line dropped").count(), 2, "{logs}");
+    // The restarted child sent its lines again: two bad lines per run.
+    assert_eq!(logs.matches("FIFO: line dropped").count() % 2, 0, "{logs}");
     // docker restart: same node id, same child container, a fresh FIFO.
     let kid_pid = kid.inspect("{{.State.Pid}}");
     let t = Instant::now();
@@ -399,7 +467,9 @@ fn children_fifo_events_handlers_stop_and_restart() {
         Some(p_id.clone())
     );
     assert!(p.logs().contains("Caught") || p.logs().contains("caught terminate"));
-    let kids = must(&["ps", "-aq", "--no-trunc", "--filter", &filter]);
+    let mut args = vec!["ps", "-aq", "--no-trunc", "--filter"];
+    args.extend_from_slice(&app_filter);
+    let kids = must(&args);
     assert_eq!(kids, kid.id, "the child is reused, not duplicated");
     poll("the child running again", CONVERGE, || {
         (kid.inspect("{{.State.Running}}") == "true" && kid.inspect("{{.State.Pid}}") != kid_pid)
@@ -425,6 +495,10 @@ fn children_fifo_events_handlers_stop_and_restart() {
     wait_ids(&q, &["q"]);
     assert_eq!(p.inspect("{{.State.ExitCode}}"), "0", "{}", p.logs());
     assert_eq!(kid.inspect("{{.State.Running}}"), "false");
+    assert_eq!(
+        must(&["inspect", "-f", "{{.State.Running}}", &docker_run_name]),
+        "false"
+    );
     eprintln!(
         "measured: docker stop of a serfnode with a child {:.2}s",
         stop_took.as_secs_f64()
