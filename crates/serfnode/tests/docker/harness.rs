@@ -137,6 +137,8 @@ pub(crate) fn images() {
         let root = base.join("node/rootfs");
         std::fs::create_dir_all(&root).expect("mkdir");
         add_binary(&root, Path::new(env!("CARGO_BIN_EXE_serfnode")), "/usr/bin/serfnode");
+        // A CLI to talk to the embedded agent's RPC, as a child would.
+        add_binary(&root, &which("serf").expect("serf"), "/usr/bin/serf");
         add_busybox(&root);
         std::fs::create_dir_all(root.join("serfnode")).expect("mkdir");
         write_exec(

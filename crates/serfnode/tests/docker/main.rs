@@ -764,3 +764,72 @@ fn serfnodes_on_two_networks_join_through_published_ports() {
         assert!(!logs.contains("Suspect"), "{}: {logs}", n.name);
     }
 }
+
+#[test]
+fn gossip_encryption_and_rpc_auth() {
+    if !ready("gossip_encryption_and_rpc_auth") {
+        return;
+    }
+    harness::images();
+    let scope = Scope::new("secure");
+    let net = scope.network("net", &[]);
+    let key = "KF2hUxRX2tu4TaiAZMIfGDIWO2UjVGoe7YgJXGhd3AU=";
+    let env = |name: &str, peer: Option<&str>| {
+        let mut v = vec![
+            format!("NODE_NAME={name}"),
+            format!("ROLE={name}"),
+            format!("SERF_ENCRYPT_KEY={key}"),
+            "RPC_AUTH=s3cret".to_string(),
+        ];
+        if let Some(p) = peer {
+            v.push(format!("PEER={p}"));
+        }
+        v
+    };
+    let e1 = env("e1", None);
+    let e1: Vec<&str> = e1.iter().map(String::as_str).collect();
+    let n1 = scope.serfnode("e1", &net, &e1, &[]);
+    let e2 = env("e2", Some(&n1.name));
+    let e2: Vec<&str> = e2.iter().map(String::as_str).collect();
+    let n2 = scope.serfnode("e2", &net, &e2, &[]);
+    let go = scope.run(
+        "go",
+        &[
+            "--network",
+            &net,
+            GO_IMAGE,
+            "agent",
+            "-node",
+            "go",
+            "-encrypt",
+            key,
+            "-join",
+            &n1.name,
+        ],
+    );
+    // A node without the key cannot get in.
+    let plain = scope.serfnode(
+        "plain",
+        &net,
+        &["NODE_NAME=plain", &format!("PEER={}", n1.name)],
+        &[],
+    );
+    wait_ids(&n2, &["e1", "e2"]);
+    poll("the Go member in the encrypted cluster", CONVERGE, || {
+        let m = go_members(&go)?;
+        let alive = m["members"]
+            .as_array()?
+            .iter()
+            .filter(|m| m["status"] == "alive")
+            .count();
+        (alive == 3).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(ids(&n1), Some(vec!["e1".to_string(), "e2".to_string()]));
+    assert_eq!(ids(&plain), Some(vec!["plain".to_string()]));
+    // The agent's RPC (what children reach on 127.0.0.1) wants the token.
+    let with = must(&["exec", &n1.id, "serf", "members", "-rpc-auth=s3cret"]);
+    assert!(with.contains("e2") && with.contains("go"), "{with}");
+    let without = harness::docker(&["exec", &n1.id, "serf", "members"]);
+    assert!(without.is_err(), "members without the token: {without:?}");
+}
