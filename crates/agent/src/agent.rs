@@ -297,6 +297,7 @@ pub async fn run(args: &[String]) -> i32 {
     } else {
         None
     };
+    logging::set_json(s.cfg.log_json);
     let level = logging::init(s.level, syslog);
     // Go sets up telemetry right after reading the config and before `setupAgent`.
     let _telemetry = match crate::telemetry::install(&crate::telemetry::TelemetryConfig {

@@ -39,6 +39,8 @@ pub(crate) struct Config {
     pub tombstone_timeout: Option<Duration>,
     pub disable_name_resolution: bool,
     pub enable_syslog: bool,
+    /// Log lines as JSON objects (hclog's field names); not in Go 0.9.4.
+    pub log_json: bool,
     pub syslog_facility: Option<String>,
     pub retry_join: Vec<String>,
     pub retry_max_attempts: Option<i64>,
@@ -243,6 +245,7 @@ pub(crate) fn parse_json(text: &str) -> Result<Config, String> {
             "tombstone_timeout" => c.tombstone_timeout = d(&mut errors),
             "disable_name_resolution" => c.disable_name_resolution = b(&mut errors),
             "enable_syslog" => c.enable_syslog = b(&mut errors),
+            "log_json" => c.log_json = b(&mut errors),
             "syslog_facility" => c.syslog_facility = s(&mut errors),
             "retry_join" => c.retry_join = list(&mut errors),
             "retry_max_attempts" => c.retry_max_attempts = i(&mut errors),
@@ -329,6 +332,7 @@ pub(crate) fn merge(a: &mut Config, b: Config) {
         skip_leave_on_interrupt,
         disable_name_resolution,
         enable_syslog,
+        log_json,
         rejoin_after_leave
     );
     for (k, v) in b.tags {
@@ -406,6 +410,7 @@ pub(crate) fn flagset() -> FlagSet {
         .add("rpc-addr", Kind::Value)
         .add("snapshot", Kind::Value)
         .add("syslog", Kind::Bool)
+        .add("log-json", Kind::Bool)
         .add("tag", Kind::Multi)
         .add("tags-file", Kind::Value)
 }
@@ -467,6 +472,7 @@ pub(crate) fn from_flags(p: &Parsed) -> Result<Config, (String, bool)> {
         snapshot_path: s("snapshot"),
         discover: s("discover"),
         enable_syslog: p.bool("syslog"),
+        log_json: p.bool("log-json"),
         retry_join: p.all("retry-join"),
         retry_max_attempts: int("retry-max")?,
         retry_interval: dur("retry-interval")?,

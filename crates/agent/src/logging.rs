@@ -100,6 +100,89 @@ fn event_text(event: &Event<'_>) -> String {
     )
 }
 
+/// Whether lines are JSON objects (`-log-json`).
+static JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes every log line (console, syslog aside, and `monitor`) a JSON object.
+pub(crate) fn set_json(on: bool) {
+    JSON.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn json_enabled() -> bool {
+    JSON.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// RFC 3339 in UTC with microseconds, as hclog writes `@timestamp`.
+fn rfc3339_now() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let c = serf_gocompat::time::civil_utc(i64::try_from(now.as_secs()).unwrap_or(0));
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        c.year,
+        c.month,
+        c.day,
+        c.hour,
+        c.minute,
+        c.second,
+        now.subsec_micros()
+    )
+}
+
+/// One JSON object for an event, with hclog's field names: `@timestamp`, `@level`
+/// (`trace` ... `error`), `@module` (`agent`, `serf`, `memberlist`, ...), `@message`, and
+/// the event's other fields as strings.
+fn json_line(event: &Event<'_>) -> String {
+    let meta = event.metadata();
+    let mut f = JsonFields::default();
+    event.record(&mut f);
+    let mut obj = serde_json::Map::new();
+    obj.insert("@timestamp".into(), rfc3339_now().into());
+    obj.insert(
+        "@level".into(),
+        level_tag(*meta.level())
+            .replace("ERR", "error")
+            .to_ascii_lowercase()
+            .into(),
+    );
+    obj.insert("@module".into(), component(meta.target()).into());
+    obj.insert(
+        "@message".into(),
+        f.message.trim_end_matches('\n').to_string().into(),
+    );
+    for (k, v) in f.rest {
+        obj.entry(k).or_insert(v.into());
+    }
+    serde_json::Value::Object(obj).to_string()
+}
+
+#[derive(Default)]
+struct JsonFields {
+    message: String,
+    rest: Vec<(String, String)>,
+}
+
+impl Visit for JsonFields {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.message, "{value:?}");
+        } else {
+            self.rest
+                .push((field.name().to_string(), format!("{value:?}")));
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else {
+            self.rest
+                .push((field.name().to_string(), value.to_string()));
+        }
+    }
+}
+
 /// The event formatter.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct GoFormat;
@@ -115,6 +198,9 @@ where
         mut w: Writer<'_>,
         event: &Event<'_>,
     ) -> std::fmt::Result {
+        if json_enabled() {
+            return writeln!(w, "{}", json_line(event));
+        }
         writeln!(w, "    {} {}", timestamp(), event_text(event))
     }
 }
@@ -249,10 +335,12 @@ struct SinkLayer;
 
 impl<S: Subscriber> tracing_subscriber::Layer<S> for SinkLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
-        sink().push(
-            *event.metadata().level(),
-            format!("{} {}", timestamp(), event_text(event)),
-        );
+        let line = if json_enabled() {
+            json_line(event)
+        } else {
+            format!("{} {}", timestamp(), event_text(event))
+        };
+        sink().push(*event.metadata().level(), line);
     }
 }
 

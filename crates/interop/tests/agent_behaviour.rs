@@ -323,3 +323,73 @@ fn readme_quick_start_verbatim() {
     assert!(ok, "serf members after the join:\n{out}");
     assert!(out.contains("foo") && out.contains("bar"), "{out}");
 }
+
+/// `-log-json` / `log_json` (ours only; Go 0.9.4 has no JSON logs): every log line on the
+/// console and through `monitor` is one JSON object with hclog's field names.
+#[test]
+fn log_json_lines_are_hclog_objects() {
+    if !require(&[Prereq::RustSerf]) {
+        return;
+    }
+    let d = TempDir::new("logjson");
+    let cfg = d.file("json.json", r#"{"log_json": true}"#);
+    let agent = Agent::start(
+        spec(Impl::Rust, "json")
+            .log_level(Some("debug"))
+            .arg(&format!("-config-file={cfg}")),
+    )
+    .expect("start");
+    let check = |line: &str| {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        for k in ["@timestamp", "@level", "@module", "@message"] {
+            assert!(v[k].is_string(), "{k} missing in {line}");
+        }
+        let ts = v["@timestamp"].as_str().unwrap();
+        assert!(
+            ts.len() == 27 && ts.ends_with('Z') && &ts[10..11] == "T",
+            "{ts}"
+        );
+        assert!(
+            ["trace", "debug", "info", "warn", "error"].contains(&v["@level"].as_str().unwrap()),
+            "{line}"
+        );
+        v
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let monitored = rt.block_on(async {
+        let mut c = serf_rpc::Client::connect(&agent.rpc_addr(), "")
+            .await
+            .unwrap();
+        let stream = c.monitor("debug").await.unwrap();
+        let rec = tokio::time::timeout(Duration::from_secs(10), c.recv(&stream))
+            .await
+            .expect("a monitor record")
+            .unwrap();
+        String::from_utf8(rec.log).unwrap()
+    });
+    check(monitored.trim_end());
+    assert!(wait_until(
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || agent
+            .log_text()
+            .contains("\"@message\":\"Received event: member-join\"")
+    ));
+    let text = agent.log_text();
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with('{')).collect();
+    assert!(lines.len() >= 2, "{text}");
+    let modules: std::collections::BTreeSet<String> = lines
+        .iter()
+        .map(|l| check(l)["@module"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        modules.contains("agent") && modules.contains("serf"),
+        "{modules:?}"
+    );
+    // Nothing else is logged in Go's text format.
+    assert!(!text.contains("[INFO]"), "{text}");
+}
