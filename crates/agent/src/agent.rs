@@ -419,6 +419,7 @@ pub async fn run(args: &[String]) -> i32 {
     // Log lines written while starting (our own join, start-up joins) were held
     // back until now, as Go's gated writer does.
     logging::ungate();
+    crate::notify::notify("READY=1");
     let (retry_fail_tx, mut retry_fail_rx) = mpsc::channel::<()>(1);
     if !s.cfg.retry_join.is_empty() {
         let interval = s
@@ -547,6 +548,7 @@ fn io_text(e: &std::io::Error) -> String {
 
 /// Go's `Agent.Shutdown`, with its log lines.
 fn shutdown_logged(agent: &Agent, left: bool) {
+    crate::notify::notify("STOPPING=1");
     tracing::info!("requesting serf shutdown");
     if !left {
         tracing::warn!(target: "serf_core", "Shutdown without a Leave");
@@ -559,6 +561,7 @@ fn shutdown_logged(agent: &Agent, left: bool) {
 
 /// Go's `Agent.Leave`, bounded in time.
 async fn leave_logged(agent: &Agent) -> Result<(), String> {
+    crate::notify::notify("STOPPING=1");
     crate::embed::leave_bounded(agent).await
 }
 
@@ -637,7 +640,9 @@ async fn wait_for_exit(
             _ = hup.recv() => {
                 println!("==> Caught signal: hangup");
                 println!("==> Reloading configuration...");
+                crate::notify::notify("RELOADING=1");
                 reload.run();
+                crate::notify::notify("READY=1");
             }
             Some(req) = leave_rx.recv() => {
                 // `serf leave` over RPC: no banner line, as in Go; the client gets its

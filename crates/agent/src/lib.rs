@@ -25,6 +25,7 @@ mod gofmt;
 pub mod handlers;
 mod help;
 mod logging;
+mod notify;
 pub mod rpc;
 mod shared;
 pub mod telemetry;

@@ -393,3 +393,50 @@ fn log_json_lines_are_hclog_objects() {
     // Nothing else is logged in Go's text format.
     assert!(!text.contains("[INFO]"), "{text}");
 }
+
+/// `Type=notify`: with `NOTIFY_SOCKET` set, the agent says `READY=1` once it runs and
+/// `STOPPING=1` when it leaves (ours only).
+#[test]
+fn sd_notify_ready_and_stopping() {
+    if !require(&[Prereq::RustSerf]) {
+        return;
+    }
+    let d = TempDir::new("notify");
+    let sock_path = d.0.join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).expect("bind");
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let port = serf_interop::free_gossip_port();
+    let rpc = serf_interop::free_tcp_port();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Command::new(our_serf().expect("our serf"))
+        .args([
+            "agent",
+            "-node=notify",
+            &format!("-bind=127.0.0.1:{port}"),
+            &format!("-rpc-addr=127.0.0.1:{rpc}"),
+        ])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map(Kill)
+        .expect("spawn");
+    let mut buf = [0u8; 256];
+    let n = sock.recv(&mut buf).expect("READY=1 within 30 s");
+    let ready = String::from_utf8_lossy(&buf[..n]).to_string();
+    let _ = Command::new("kill")
+        .args(["-INT", &child.0.id().to_string()])
+        .status();
+    let n = sock.recv(&mut buf);
+    let stopping = n.map(|n| String::from_utf8_lossy(&buf[..n]).to_string());
+    let status = child.0.wait().expect("wait");
+    assert_eq!(ready, "READY=1");
+    assert_eq!(stopping.as_deref().ok(), Some("STOPPING=1"));
+    assert_eq!(status.code(), Some(0));
+}
