@@ -267,6 +267,7 @@ fn setup(s: &mut Settings) -> Result<(), String> {
 /// leaves or is stopped; returns the exit code. Needs a tokio runtime with I/O and timers
 /// enabled; logs go to stdout (and the `monitor` sink) as Go's agent writes them.
 pub async fn run(args: &[String]) -> i32 {
+    raise_open_files_limit();
     let s = match settings(args) {
         Ok(s) => s,
         Err((e, usage)) => {
@@ -303,6 +304,7 @@ pub async fn run(args: &[String]) -> i32 {
     let _telemetry = match crate::telemetry::install(&crate::telemetry::TelemetryConfig {
         statsite_addr: s.cfg.statsite_addr.clone(),
         statsd_addr: s.cfg.statsd_addr.clone(),
+        prometheus: s.cfg.http_addr.is_some(),
     }) {
         Ok(t) => t,
         Err(e) => {
@@ -375,13 +377,24 @@ pub async fn run(args: &[String]) -> i32 {
         snapshot_path.as_deref(),
     );
     let handlers = Arc::new(handlers);
-    let mut leave_rx = crate::embed::run_services(
+    let (mut leave_rx, events_tx) = crate::embed::run_services(
         &agent,
         handlers.clone(),
         replay,
         Some(listener),
         s.cfg.rpc_auth.clone().unwrap_or_default(),
     );
+    // Healthy once joined, or at once when there is nothing to join.
+    let joined = Arc::new(std::sync::atomic::AtomicBool::new(
+        s.joins.is_empty() && s.cfg.retry_join.is_empty(),
+    ));
+    if let Some(addr) = s.cfg.http_addr.as_deref() {
+        if let Err(e) = start_http(addr, &agent, &handlers, &events_tx, &s.cfg, &joined).await {
+            println!("==> {e}");
+            agent.shutdown();
+            return 1;
+        }
+    }
     println!("==> Serf agent running!");
     println!("{:>31}: '{}'", "Node name", node);
     // Go prints the bind address it parsed; an empty host shows as ":port".
@@ -405,7 +418,10 @@ pub async fn run(args: &[String]) -> i32 {
     if !s.joins.is_empty() {
         println!("==> Joining cluster...(replay: {})", s.replay);
         match crate::shared::join_logged(&agent, &s.joins, s.replay).await {
-            Ok(n) => println!("    Join completed. Synced with {n} initial agents"),
+            Ok(n) => {
+                println!("    Join completed. Synced with {n} initial agents");
+                crate::http::mark_joined(&joined);
+            }
             Err((_, e)) => {
                 println!("==> {e}");
                 agent.shutdown();
@@ -429,6 +445,7 @@ pub async fn run(args: &[String]) -> i32 {
             .max(Duration::from_secs(1));
         let max = s.cfg.retry_max_attempts.unwrap_or(0);
         tokio::spawn(retry_join(
+            joined.clone(),
             agent.clone(),
             s.cfg.retry_join.clone(),
             s.cfg.replay_on_join,
@@ -452,6 +469,53 @@ pub async fn run(args: &[String]) -> i32 {
         &mut retry_fail_rx,
     )
     .await
+}
+
+/// Starts the HTTP API on `addr` (refused on a non-loopback address without `rpc_auth`).
+async fn start_http(
+    addr: &str,
+    agent: &Agent,
+    handlers: &Arc<crate::handlers::Handlers>,
+    events: &tokio::sync::broadcast::Sender<crate::coalesce::CoalescedEvent>,
+    cfg: &Config,
+    joined: &Arc<std::sync::atomic::AtomicBool>,
+) -> Result<(), String> {
+    let sa = serf_runtime::addr::listen_addr(addr)
+        .map_err(|e| format!("Error starting HTTP listener: listen tcp: {e}"))?;
+    let token = cfg.rpc_auth.clone().filter(|t| !t.is_empty());
+    crate::http::check_addr(&sa, token.as_deref())?;
+    let listener = tokio::net::TcpListener::bind(sa).await.map_err(|e| {
+        format!(
+            "Error starting HTTP listener: listen tcp {sa}: bind: {}",
+            io_text(&e)
+        )
+    })?;
+    tracing::info!("HTTP API on http://{}", listener.local_addr().unwrap_or(sa));
+    tokio::spawn(crate::http::serve(
+        listener,
+        crate::http::HttpCtx {
+            agent: agent.clone(),
+            handlers: handlers.clone(),
+            events: events.clone(),
+            token,
+            joined: joined.clone(),
+        },
+    ));
+    Ok(())
+}
+
+/// Raises the soft limit on open files to the hard limit, as Go's runtime does for every
+/// Go program (since Go 1.19): each RPC and HTTP client holds a descriptor.
+fn raise_open_files_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let lim = getrlimit(Resource::Nofile);
+    if lim.current < lim.maximum {
+        let mut raised = lim;
+        raised.current = lim.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            tracing::debug!("could not raise the open files limit: {e}");
+        }
+    }
 }
 
 /// What SIGHUP reloads: handlers, log level, tags.
@@ -514,6 +578,7 @@ impl Reload {
 /// Go's `retryJoin`: try every address each round (names are resolved again each time)
 /// until one works; give up after `max` failed rounds (0 = never).
 async fn retry_join(
+    joined: Arc<std::sync::atomic::AtomicBool>,
     agent: Agent,
     addrs: Vec<String>,
     replay: bool,
@@ -527,6 +592,7 @@ async fn retry_join(
         match crate::shared::join_logged(&agent, &addrs, replay).await {
             Ok(n) => {
                 tracing::info!("Join completed. Synced with {n} initial agents");
+                crate::http::mark_joined(&joined);
                 return;
             }
             Err((_, e)) => {

@@ -41,6 +41,8 @@ pub(crate) struct Config {
     pub enable_syslog: bool,
     /// Log lines as JSON objects (hclog's field names); not in Go 0.9.4.
     pub log_json: bool,
+    /// Where the read-only HTTP API listens; not in Go 0.9.4.
+    pub http_addr: Option<String>,
     pub syslog_facility: Option<String>,
     pub retry_join: Vec<String>,
     pub retry_max_attempts: Option<i64>,
@@ -246,6 +248,7 @@ pub(crate) fn parse_json(text: &str) -> Result<Config, String> {
             "disable_name_resolution" => c.disable_name_resolution = b(&mut errors),
             "enable_syslog" => c.enable_syslog = b(&mut errors),
             "log_json" => c.log_json = b(&mut errors),
+            "http_addr" => c.http_addr = s(&mut errors),
             "syslog_facility" => c.syslog_facility = s(&mut errors),
             "retry_join" => c.retry_join = list(&mut errors),
             "retry_max_attempts" => c.retry_max_attempts = i(&mut errors),
@@ -298,7 +301,8 @@ pub(crate) fn merge(a: &mut Config, b: Config) {
         discover,
         syslog_facility,
         statsite_addr,
-        statsd_addr
+        statsd_addr,
+        http_addr
     );
     macro_rules! over_num {
         ($($f:ident),*) => { $( if b.$f.is_some_and(|v| v != 0) { a.$f = b.$f; } )* };
@@ -411,6 +415,7 @@ pub(crate) fn flagset() -> FlagSet {
         .add("snapshot", Kind::Value)
         .add("syslog", Kind::Bool)
         .add("log-json", Kind::Bool)
+        .add("http-addr", Kind::Value)
         .add("tag", Kind::Multi)
         .add("tags-file", Kind::Value)
 }
@@ -473,6 +478,7 @@ pub(crate) fn from_flags(p: &Parsed) -> Result<Config, (String, bool)> {
         discover: s("discover"),
         enable_syslog: p.bool("syslog"),
         log_json: p.bool("log-json"),
+        http_addr: s("http-addr"),
         retry_join: p.all("retry-join"),
         retry_max_attempts: int("retry-max")?,
         retry_interval: dur("retry-interval")?,

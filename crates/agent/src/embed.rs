@@ -129,7 +129,7 @@ pub async fn start(config: EmbedConfig) -> Result<Embedded, EmbedError> {
     let agent = Agent::start(config.options)
         .await
         .map_err(EmbedError::Start)?;
-    let leave_rx = run_services(
+    let (leave_rx, _) = run_services(
         &agent,
         Arc::new(handlers),
         replay,
@@ -209,14 +209,18 @@ pub(crate) fn with_journal(
 /// The services around a started agent, shared by `serf agent` and embedders: one
 /// coalescer feeding the handlers and the RPC event streams (as in Go), the handler
 /// runner (first the journal's `replay`, then new events), and the RPC server when a
-/// listener is given. Returns where RPC `leave` requests arrive.
+/// listener is given. Returns where RPC `leave` requests arrive, and the coalesced event
+/// broadcast (for the HTTP event stream).
 pub(crate) fn run_services(
     agent: &Agent,
     handlers: Arc<Handlers>,
     replay: Vec<Pending>,
     listener: Option<TcpListener>,
     auth: String,
-) -> mpsc::Receiver<LeaveRequest> {
+) -> (
+    mpsc::Receiver<LeaveRequest>,
+    broadcast::Sender<CoalescedEvent>,
+) {
     let mut events = agent.take_startup_subscriber();
     if let Some(journal) = handlers.journal().cloned() {
         // User events are journaled as they arrive, before the coalescer holds them.
@@ -287,12 +291,12 @@ pub(crate) fn run_services(
             agent: agent.clone(),
             auth,
             leave: leave_tx,
-            events: streams_tx,
+            events: streams_tx.clone(),
             handlers,
         };
         tokio::spawn(server::serve(listener, ctl));
     }
-    leave_rx
+    (leave_rx, streams_tx)
 }
 
 /// The capacity of the journal's relay: as large as the agent's own event broadcast.

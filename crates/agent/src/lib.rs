@@ -10,6 +10,7 @@
 //! * [`config`]: JSON configuration files and their merge with the flags.
 //! * [`handlers`]: event handler scripts and event filters.
 //! * [`rpc`]: the agent's RPC server (the protocol itself is the `serf-rpc` crate).
+//! * `http`: the read-only HTTP API and web view (`-http-addr`).
 //! * [`telemetry`]: Go-compatible metrics (statsd, statsite, the `SIGUSR1` dump).
 //! * [`discover`]: mDNS discovery (`-discover`).
 #![forbid(unsafe_code)]
@@ -24,6 +25,7 @@ mod flags;
 mod gofmt;
 pub mod handlers;
 mod help;
+mod http;
 mod logging;
 mod notify;
 pub mod rpc;

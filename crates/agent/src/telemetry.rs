@@ -81,6 +81,8 @@ pub(crate) struct TelemetryConfig {
     pub statsite_addr: Option<String>,
     /// `statsd_addr`: a statsd server to send metrics to over UDP.
     pub statsd_addr: Option<String>,
+    /// Also record for Prometheus (`/metrics` of the HTTP API).
+    pub prometheus: bool,
 }
 
 /// A handle on the agent's telemetry; cheap to clone.
@@ -154,7 +156,15 @@ pub(crate) fn install(cfg: &TelemetryConfig) -> Result<Telemetry, String> {
     }
     let telemetry = Telemetry::new(host, Clock::System, sinks);
     // Already set (only in tests): the handle below still works on its own state.
-    let _ = metrics::set_global_recorder(telemetry.recorder());
+    if cfg.prometheus {
+        let fanout = metrics_util::layers::FanoutBuilder::default()
+            .add_recorder(telemetry.recorder())
+            .add_recorder(prometheus::recorder())
+            .build();
+        let _ = metrics::set_global_recorder(fanout);
+    } else {
+        let _ = metrics::set_global_recorder(telemetry.recorder());
+    }
     rt.spawn(runtime_gauges(telemetry.core.clone()));
     let t = telemetry.clone();
     rt.spawn(async move {
@@ -607,7 +617,10 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
     kb.checked_mul(1024)
 }
 
+mod prometheus;
 mod sinks;
+
+pub(crate) use prometheus::prometheus_text;
 use sinks::*;
 
 #[cfg(test)]

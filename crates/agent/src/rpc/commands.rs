@@ -75,7 +75,7 @@ pub(super) async fn members_filtered(
 }
 
 /// `members-filtered`: Go anchors every expression as `^expr$`.
-fn filter_members(
+pub(crate) fn filter_members(
     members: Vec<Member>,
     name: &str,
     status: &str,

@@ -8,3 +8,6 @@ mod conn;
 pub mod server;
 mod stats;
 mod streams;
+
+pub(crate) use commands::filter_members;
+pub(crate) use stats::stats_sections;

@@ -4,9 +4,13 @@ use super::conn::Ctl;
 use serf_core::MemberStatus;
 use serf_rpc::{Body, StatsResponse, StatsSection};
 
-/// The `stats` body.
-pub(super) fn stats_body(ctl: &Ctl) -> Vec<u8> {
-    let members = ctl.agent.members();
+/// The `stats` answer as named sections of key/value pairs, in Go's order: `agent`,
+/// `event_handlers`, `runtime`, `serf`, `tags`. Shared by the RPC and the HTTP API.
+pub(crate) fn stats_sections(
+    agent: &serf_runtime::Agent,
+    handlers: &crate::handlers::Handlers,
+) -> Vec<(&'static str, Vec<(String, String)>)> {
+    let members = agent.members();
     let count = |st: MemberStatus| {
         members
             .iter()
@@ -14,7 +18,7 @@ pub(super) fn stats_body(ctl: &Ctl) -> Vec<u8> {
             .count()
             .to_string()
     };
-    let (name, serf) = ctl.agent.with_core(|c| {
+    let (name, serf) = agent.with_core(|c| {
         let st = c.state();
         let (intents, queries, events) = st.queued();
         let serf = vec![
@@ -33,55 +37,58 @@ pub(super) fn stats_body(ctl: &Ctl) -> Vec<u8> {
         ];
         (c.name().to_string(), serf)
     });
-    let tags = ctl.agent.tags();
     let cpus = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .to_string();
-    let runtime = [
-        ("arch", go_arch().to_string()),
-        ("cpu_count", cpus.clone()),
-        ("goroutines", "0".to_string()),
-        ("max_procs", cpus),
-        ("os", std::env::consts::OS.to_string()),
+    let own = |kv: Vec<(&str, String)>| -> Vec<(String, String)> {
+        kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    };
+    vec![
+        ("agent", own(vec![("name", name)])),
         (
-            "version",
-            format!("rust-serf {}", env!("CARGO_PKG_VERSION")),
-        ),
-    ];
-    let handlers: Vec<(String, String)> = ctl
-        .handlers
-        .scripts()
-        .iter()
-        .map(|h| (h.stats_key(), h.script.clone()))
-        .collect();
-    let section = |name: &str, kv: Vec<(&str, &str)>| StatsSection {
-        name: name.as_bytes().to_vec(),
-        entries: Some(
-            kv.into_iter()
-                .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            "event_handlers",
+            handlers
+                .scripts()
+                .iter()
+                .map(|h| (h.stats_key(), h.script.clone()))
                 .collect(),
         ),
-    };
+        (
+            "runtime",
+            own(vec![
+                ("arch", go_arch().to_string()),
+                ("cpu_count", cpus.clone()),
+                ("goroutines", "0".to_string()),
+                ("max_procs", cpus),
+                ("os", std::env::consts::OS.to_string()),
+                (
+                    "version",
+                    format!("rust-serf {}", env!("CARGO_PKG_VERSION")),
+                ),
+            ]),
+        ),
+        ("serf", own(serf)),
+        ("tags", agent.tags()),
+    ]
+}
+
+/// The `stats` body.
+pub(super) fn stats_body(ctl: &Ctl) -> Vec<u8> {
+    let sections = stats_sections(&ctl.agent, &ctl.handlers);
     StatsResponse {
-        sections: Some(vec![
-            section("agent", vec![("name", name.as_str())]),
-            section(
-                "event_handlers",
-                handlers
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect(),
-            ),
-            section(
-                "runtime",
-                runtime.iter().map(|(k, v)| (*k, v.as_str())).collect(),
-            ),
-            section("serf", serf.iter().map(|(k, v)| (*k, v.as_str())).collect()),
-            section(
-                "tags",
-                tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
-            ),
-        ]),
+        sections: Some(
+            sections
+                .into_iter()
+                .map(|(name, kv)| StatsSection {
+                    name: name.as_bytes().to_vec(),
+                    entries: Some(
+                        kv.into_iter()
+                            .map(|(k, v)| (k.into_bytes(), v.into_bytes()))
+                            .collect(),
+                    ),
+                })
+                .collect(),
+        ),
     }
     .encode()
 }
