@@ -13,6 +13,23 @@ pub(crate) const NODE_IMAGE: &str = "serfnode-test/node:latest";
 pub(crate) const BUSYBOX_IMAGE: &str = "serfnode-test/busybox:latest";
 /// Image with Debian's Go `serf` and busybox.
 pub(crate) const GO_IMAGE: &str = "serfnode-test/goserf:latest";
+/// Image with our `serf` (as cargo built it), shaped as `scripts/serf-image` makes it.
+pub(crate) const SERF_IMAGE: &str = "serfnode-test/serf:latest";
+
+/// Our `serf` binary from this workspace's build (`cargo build --workspace` makes it).
+fn our_serf() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+        PathBuf::from,
+    );
+    let bin = target.join("debug/serf");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build the workspace first (cargo build --workspace)",
+        bin.display()
+    );
+    bin
+}
 
 /// Runs `docker args...`; stdout (trimmed) or an error with stderr.
 pub(crate) fn docker(args: &[&str]) -> Result<String, String> {
@@ -173,6 +190,17 @@ pub(crate) fn images() {
             GO_IMAGE,
             &base.join("go"),
             "FROM scratch\nCOPY rootfs/ /\nENTRYPOINT [\"/usr/bin/serf\"]\n",
+        );
+        // Our serf, as scripts/serf-image shapes it (non-root, health check).
+        let root = base.join("serf/rootfs");
+        std::fs::create_dir_all(root.join("tmp")).expect("mkdir");
+        add_binary(&root, &our_serf(), "/serf");
+        build(
+            SERF_IMAGE,
+            &base.join("serf"),
+            "FROM scratch\nCOPY --chown=65534:65534 rootfs/ /\nUSER 65534:65534\n\
+             HEALTHCHECK --interval=2s --timeout=3s CMD [\"/serf\", \"info\"]\n\
+             ENTRYPOINT [\"/serf\"]\n",
         );
         let _ = std::fs::remove_dir_all(&base);
     });

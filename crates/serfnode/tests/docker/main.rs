@@ -580,6 +580,7 @@ fn invalid_configuration_stops_start_up_with_one_line() {
 struct Compose {
     project: String,
     file: String,
+    http_port: u16,
 }
 
 impl Compose {
@@ -588,6 +589,8 @@ impl Compose {
             .args(["-p", &self.project, "-f", &self.file])
             .args(args)
             .env("SERFNODE_IMAGE", harness::NODE_IMAGE)
+            .env("SERF_IMAGE", harness::SERF_IMAGE)
+            .env("SERF_HTTP_PORT", self.http_port.to_string())
             .output()
             .map_err(|e| format!("docker-compose: {e}"))?;
         if out.status.success() {
@@ -634,6 +637,7 @@ fn the_compose_example_runs() {
     let compose = Compose {
         project: format!("sntest{}compose", std::process::id()),
         file,
+        http_port: 0,
     };
     // Recorded before `up` so that whatever it started is removed, children included.
     let up = compose.cmd(&["up", "-d"]);
@@ -832,4 +836,95 @@ fn gossip_encryption_and_rpc_auth() {
     assert!(with.contains("e2") && with.contains("go"), "{with}");
     let without = harness::docker(&["exec", &n1.id, "serf", "members"]);
     assert!(without.is_err(), "members without the token: {without:?}");
+}
+
+/// One HTTP GET to the host's loopback; (status, body).
+fn http_get(port: u16, path: &str, token: &str) -> Option<(u16, String)> {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let status = text.split(' ').nth(1)?.parse().ok()?;
+    Some((status, text.split_once("\r\n\r\n")?.1.to_string()))
+}
+
+/// `examples/compose`: five of our agents (the image shaped as `scripts/serf-image` makes
+/// it: non-root, health check) join by service name; convergence is read through the
+/// published HTTP API; `docker-compose stop` makes every node leave and exit 0.
+#[test]
+fn the_serf_compose_example_converges_through_the_http_api() {
+    if !ready("the_serf_compose_example_converges_through_the_http_api") {
+        return;
+    }
+    if std::process::Command::new("docker-compose")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but docker-compose is missing"
+        );
+        eprintln!("skipping: needs docker-compose");
+        return;
+    }
+    harness::images();
+    let scope = Scope::new("serfcompose");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        l.local_addr().expect("addr").port()
+    };
+    let compose = Compose {
+        project: format!("sntest{}serfcompose", std::process::id()),
+        file: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/compose/docker-compose.yml")
+            .to_string_lossy()
+            .into_owned(),
+        http_port: port,
+    };
+    let up = compose.cmd(&["up", "-d"]);
+    let ids = compose.cmd(&["ps", "-q"]).unwrap_or_default();
+    for id in ids.split_whitespace() {
+        scope.adopt(&must(&["inspect", "-f", "{{.Id}}", id]));
+    }
+    up.unwrap_or_else(|e| panic!("{e}"));
+    let t = Instant::now();
+    poll("five alive members through the HTTP API", CONVERGE, || {
+        let (st, body) = http_get(port, "/v1/members?status=alive", "demo-token")?;
+        let v: Value = serde_json::from_str(&body).ok()?;
+        (st == 200 && v["members"].as_array()?.len() == 5).then_some(())
+    });
+    eprintln!(
+        "measured: compose up to 5 alive through the API {:.2}s",
+        t.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        http_get(port, "/v1/members", "wrong").map(|r| r.0),
+        Some(401)
+    );
+    let serf1 = compose.cmd(&["ps", "-q", "serf1"]).expect("serf1");
+    assert_eq!(
+        must(&["inspect", "-f", "{{.Config.User}}", &serf1]),
+        "65534:65534"
+    );
+    poll("serf1 healthy", CONVERGE, || {
+        (must(&["inspect", "-f", "{{.State.Health.Status}}", &serf1]) == "healthy").then_some(())
+    });
+    compose
+        .cmd(&["stop", "-t", "15"])
+        .unwrap_or_else(|e| panic!("{e}"));
+    for id in ids.split_whitespace() {
+        assert_eq!(
+            must(&["inspect", "-f", "{{.State.ExitCode}}", id]),
+            "0",
+            "{id}"
+        );
+    }
 }
