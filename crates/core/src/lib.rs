@@ -257,6 +257,10 @@ impl Serf {
         while let Some((to, msg)) = self.ml.delegate_mut().direct.pop_front() {
             self.ml.send_user_packet(to, &msg);
         }
+        while let Some(to) = self.ml.delegate_mut().resync.pop_front() {
+            tracing::debug!("pushing state to {to}, a failed member that came back");
+            self.ml.push_pull_to(to, false);
+        }
     }
 
     /// Bumped whenever the keyring changes (so drivers can refresh copies and files).

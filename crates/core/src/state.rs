@@ -31,6 +31,11 @@ pub const QUEUE_DEPTH_WARNING: usize = 128;
 /// A failed member back within this long counts as a flap (Serf's `FlapTimeout`).
 pub const FLAP_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Resync push/pulls allowed at once (see [`SerfState::queue_resync`]).
+const RESYNC_BURST: f64 = 8.0;
+/// Resync push/pulls allowed per second beyond the burst.
+const RESYNC_PER_SEC: f64 = 1.0;
+
 #[derive(Debug, Clone, Copy)]
 struct Intent {
     join: bool,
@@ -56,6 +61,13 @@ pub struct SerfState {
     event_min_time: u64,
     pub(crate) events: VecDeque<Event>,
     pub(crate) direct: VecDeque<(SocketAddr, Vec<u8>)>,
+    /// Failed members that came back, to push/pull with at once (see
+    /// [`SerfState::queue_resync`]).
+    pub(crate) resync: VecDeque<SocketAddr>,
+    /// Resync push/pulls still allowed now (a token bucket, refilled over time).
+    resync_budget: f64,
+    /// When `resync_budget` was last refilled.
+    resync_budget_at: Duration,
     pub(crate) event_join_ignore: bool,
     pub(crate) leave_intent_sent: bool,
     pub(crate) leaving: bool,
@@ -109,6 +121,9 @@ impl SerfState {
             event_min_time: 0,
             events: VecDeque::new(),
             direct: VecDeque::new(),
+            resync: VecDeque::new(),
+            resync_budget: RESYNC_BURST,
+            resync_budget_at: Duration::ZERO,
             event_join_ignore: false,
             leave_intent_sent: false,
             leaving: false,
@@ -123,6 +138,32 @@ impl SerfState {
             coord: crate::coordinate::CoordinateClient::new(Default::default(), seed),
             coord_cache: HashMap::new(),
         }
+    }
+
+    /// A failed member came back (memberlist reports it alive again): queue a push/pull
+    /// with it, done as soon as the machine is polled.
+    ///
+    /// When a partition heals, the two sides learn about each other from the first
+    /// exchange across (a reconnect), and the news spreads by gossip, which each node
+    /// retransmits a bounded number of times to random peers. A node can miss it: it then
+    /// still holds the other side as failed, and memberlist ignores later alive messages
+    /// at the incarnation it holds as dead, so it stays stale until its own next push/pull
+    /// or reconnect (up to 30 s). Exchanging full state with every member we see come
+    /// back hands such a node, on either side, everything we know, and hands it our view
+    /// (a dead record it pushes makes the accused refute with a higher incarnation).
+    /// Rate-limited by a token bucket so that a large heal costs a bounded burst.
+    pub(crate) fn queue_resync(&mut self, now: Duration, addr: SocketAddr) {
+        if self.leaving {
+            return;
+        }
+        let elapsed = now.saturating_sub(self.resync_budget_at).as_secs_f64();
+        self.resync_budget_at = now;
+        self.resync_budget = (self.resync_budget + elapsed * RESYNC_PER_SEC).min(RESYNC_BURST);
+        if self.resync_budget < 1.0 || self.resync.contains(&addr) {
+            return;
+        }
+        self.resync_budget -= 1.0;
+        self.resync.push_back(addr);
     }
 
     /// Every member.

@@ -208,6 +208,13 @@ struct Relay {
 
 const LEAVE_TOKEN: u64 = 1;
 
+/// Resync push/pulls allowed at once (see [`Memberlist::resync_with`]).
+const RESYNC_BURST: f64 = 4.0;
+/// Resync push/pulls allowed per second beyond the burst.
+const RESYNC_PER_SEC: f64 = 0.5;
+/// Nodes remembered for the per-node resync cooldown.
+const RESYNC_TRACKED: usize = 64;
+
 /// The membership core.
 #[derive(Debug)]
 pub struct Memberlist<D> {
@@ -232,6 +239,13 @@ pub struct Memberlist<D> {
     leave_done: bool,
     out: VecDeque<Transmit>,
     stats: Stats,
+    /// When we last started a resync push/pull with a node, by name (see
+    /// [`Memberlist::resync_with`]).
+    resync_last: HashMap<String, Duration>,
+    /// Resync push/pulls still allowed now (a token bucket).
+    resync_budget: f64,
+    /// When `resync_budget` was last refilled.
+    resync_budget_at: Duration,
 }
 
 impl<D: Delegate> Memberlist<D> {
@@ -264,6 +278,9 @@ impl<D: Delegate> Memberlist<D> {
             leave_done: false,
             out: VecDeque::new(),
             stats: Stats::default(),
+            resync_last: HashMap::new(),
+            resync_budget: RESYNC_BURST,
+            resync_budget_at: now,
         };
         m.incarnation = 1;
         let a = m.local_alive(1);
@@ -499,7 +516,7 @@ impl<D: Delegate> Memberlist<D> {
 
     fn handle_message(&mut self, now: Duration, from: SocketAddr, m: Message) {
         match m {
-            Message::Ping(p) => self.handle_ping(from, p),
+            Message::Ping(p) => self.handle_ping(now, from, p),
             Message::IndirectPing(p) => self.handle_indirect_ping(now, from, p),
             Message::Ack(a) => self.handle_ack(now, a),
             Message::Nack(n) => {
@@ -650,6 +667,49 @@ impl<D: Delegate> Memberlist<D> {
                 }
             }
         }
+    }
+
+    /// A node we hold as dead, or do not know, shows that it is alive and sees us: it
+    /// pinged us, or an alive message about it arrived at the incarnation we hold it dead
+    /// at (which memberlist ignores: a dead record wins over an alive of the same
+    /// incarnation). Exchange full state with it now, instead of staying apart until a
+    /// periodic push/pull or Serf's reconnect (up to 30 s) happens to bridge the gap: it
+    /// merges our "you are dead" as a suspicion of itself and refutes with a higher
+    /// incarnation, which everyone accepts, and we learn what it knows.
+    ///
+    /// This is what heals the stragglers of a partition: after the heal, the news that the
+    /// other side is back spreads by gossip that a node can miss, and a node that still
+    /// holds a dead record at the current incarnation ignores the alive messages it does
+    /// get. At most one per node per ten probe intervals, and a token bucket for all.
+    pub(super) fn resync_with(&mut self, now: Duration, name: &str, to: SocketAddr) {
+        if self.leaving || name == self.cfg.name {
+            return;
+        }
+        let cooldown = self.cfg.probe_interval * 10;
+        if self
+            .resync_last
+            .get(name)
+            .is_some_and(|&t| now.saturating_sub(t) < cooldown)
+        {
+            return;
+        }
+        if self.resync_last.len() >= RESYNC_TRACKED {
+            self.resync_last
+                .retain(|_, t| now.saturating_sub(*t) < cooldown);
+            if self.resync_last.len() >= RESYNC_TRACKED {
+                return;
+            }
+        }
+        let elapsed = now.saturating_sub(self.resync_budget_at).as_secs_f64();
+        self.resync_budget_at = now;
+        self.resync_budget = (self.resync_budget + elapsed * RESYNC_PER_SEC).min(RESYNC_BURST);
+        if self.resync_budget < 1.0 {
+            return;
+        }
+        self.resync_budget -= 1.0;
+        self.resync_last.insert(name.to_string(), now);
+        info!("Pushing state to {name} ({to}): it is alive but we hold it dead or unknown");
+        self.push_pull_to(to, false);
     }
 
     /// Result of a TCP fallback ping.

@@ -327,3 +327,62 @@ fn leave_marks_us_left_and_finishes() {
     feed(&mut m, alive(ME, 99, 1));
     assert_eq!(m.local_node().expect("self").state, NodeStateKind::Left);
 }
+
+/// Push/pull streams the core asked for, by destination.
+fn push_pulls(m: &mut Memberlist<Rec>) -> Vec<SocketAddr> {
+    let mut out = Vec::new();
+    while let Some(t) = m.poll_transmit() {
+        if let Transmit::Stream {
+            to,
+            purpose: serf_membership::StreamPurpose::PushPull,
+            ..
+        } = t
+        {
+            out.push(to);
+        }
+    }
+    out
+}
+
+fn ping_from(m: &mut Memberlist<Rec>, at: Duration, node: &str, last: u8) {
+    let msg = Message::Ping(Ping {
+        seq_no: 7,
+        node: ME.into(),
+        source_addr: Some(ip(last)),
+        source_port: 7946,
+        source_node: node.into(),
+    });
+    m.handle_packet(at, SocketAddr::new(ip(last), 7946), &msg.encode());
+}
+
+/// A node we hold dead that shows it is alive (an alive at the incarnation we hold it
+/// dead at, which is ignored, or a ping from it), or an unknown node that pings us: we
+/// push/pull with it at once, so it refutes and we learn its state, at most once per node
+/// per ten probe intervals. Known alive nodes pinging us trigger nothing.
+#[test]
+fn dead_or_unknown_node_that_is_alive_gets_a_push_pull() {
+    let mut m = core();
+    feed(&mut m, alive("x", 3, 2));
+    feed(&mut m, alive("z", 1, 4));
+    feed(&mut m, dead("x", 3, "y"));
+    assert_eq!(state(&m, "x"), (NodeStateKind::Dead, 3));
+    let _ = push_pulls(&mut m);
+    let x = SocketAddr::new(ip(2), 7946);
+    // The equal-incarnation alive is still ignored, but we push/pull with x.
+    feed(&mut m, alive("x", 3, 2));
+    assert_eq!(state(&m, "x"), (NodeStateKind::Dead, 3));
+    assert_eq!(push_pulls(&mut m), vec![x]);
+    // Within the cooldown: nothing more, from either trigger.
+    feed(&mut m, alive("x", 3, 2));
+    ping_from(&mut m, Duration::from_secs(5), "x", 2);
+    assert!(push_pulls(&mut m).is_empty());
+    // After it: a ping from x does it again.
+    ping_from(&mut m, Duration::from_secs(11), "x", 2);
+    assert_eq!(push_pulls(&mut m), vec![x]);
+    // An unknown pinger: to the source address it gave.
+    ping_from(&mut m, Duration::from_secs(12), "stranger", 6);
+    assert_eq!(push_pulls(&mut m), vec![SocketAddr::new(ip(6), 7946)]);
+    // A known alive pinger: nothing.
+    ping_from(&mut m, Duration::from_secs(13), "z", 4);
+    assert!(push_pulls(&mut m).is_empty());
+}

@@ -187,6 +187,7 @@ impl Delegate for SerfState {
         self.now = now;
         let fresh = Self::member_from_node(node);
         let intent = self.recent_intents.remove(&node.name);
+        let mut returned = false;
         let m = match self.members.entry(node.name.clone()) {
             std::collections::hash_map::Entry::Vacant(v) => {
                 let mut m = fresh.clone();
@@ -206,6 +207,7 @@ impl Delegate for SerfState {
                 if flapped {
                     metrics::counter!("serf.member.flap").increment(1);
                 }
+                returned = m.status == MemberStatus::Failed;
                 m.status = MemberStatus::Alive;
                 m
             }
@@ -218,6 +220,9 @@ impl Delegate for SerfState {
         let ev = m.clone();
         metrics::counter!("serf.member.join").increment(1);
         info!("EventMemberJoin: {} {}", ev.name, ev.addr);
+        if returned {
+            self.queue_resync(now, node.socket_addr());
+        }
         self.emit(Event::MemberJoin(ev));
     }
 

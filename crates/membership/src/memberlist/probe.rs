@@ -5,7 +5,7 @@
 use super::*;
 
 impl<D: Delegate> Memberlist<D> {
-    pub(super) fn handle_ping(&mut self, from: SocketAddr, p: Ping) {
+    pub(super) fn handle_ping(&mut self, now: Duration, from: SocketAddr, p: Ping) {
         if !p.node.is_empty() && p.node != self.cfg.name {
             warn!("Got ping for unexpected node '{}' from={from}", p.node);
             return;
@@ -21,6 +21,20 @@ impl<D: Delegate> Memberlist<D> {
             _ => from,
         };
         self.send_msg(to, None, ack, true);
+        // A ping from a node we hold dead or do not know: it is alive and holds us alive.
+        if !p.source_node.is_empty() {
+            let back = match self.nodes.get(&p.source_node) {
+                Some(n) if n.state == NodeStateKind::Dead => Some(n.socket_addr()),
+                Some(_) => None,
+                None => p
+                    .source_addr
+                    .filter(|_| p.source_port != 0)
+                    .map(|ip| SocketAddr::new(ip, p.source_port)),
+            };
+            if let Some(addr) = back {
+                self.resync_with(now, &p.source_node, addr);
+            }
+        }
     }
 
     pub(super) fn handle_indirect_ping(

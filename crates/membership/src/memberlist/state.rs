@@ -85,6 +85,10 @@ impl<D: Delegate> Memberlist<D> {
             return;
         };
         if a.incarnation <= st.incarnation && !is_local && !updates_addr {
+            if st.state == NodeStateKind::Dead {
+                let to = st.socket_addr();
+                self.resync_with(now, &a.node, to);
+            }
             return;
         }
         if a.incarnation < st.incarnation && is_local {

@@ -7,6 +7,7 @@
 mod common;
 mod determinism;
 mod events;
+mod heal;
 mod keys;
 mod leave;
 mod membership;
