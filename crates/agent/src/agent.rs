@@ -435,7 +435,6 @@ pub async fn run(args: &[String]) -> i32 {
     // Log lines written while starting (our own join, start-up joins) were held
     // back until now, as Go's gated writer does.
     logging::ungate();
-    crate::notify::notify("READY=1");
     let (retry_fail_tx, mut retry_fail_rx) = mpsc::channel::<()>(1);
     if !s.cfg.retry_join.is_empty() {
         let interval = s
@@ -671,6 +670,8 @@ async fn wait_for_exit(
         println!("==> Failed to install signal handlers");
         return 1;
     };
+    // Ready for systemd only now that a stop request (SIGINT/SIGTERM) is handled.
+    crate::notify::notify("READY=1");
     loop {
         tokio::select! {
             _ = usr2.recv() => {}

@@ -402,9 +402,11 @@ async fn handle_event(
         let invoked = invoke(&script, &env, &stdin, cfg).await;
         metrics::histogram!(format!("agent.invoke.{}", script.script))
             .record(started.elapsed().as_secs_f64() * 1e3);
+        RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let out = match invoked {
             Ok(out) => out,
             Err(e) => {
+                FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::error!("Error invoking script '{}': {}", script.script, e);
                 continue;
             }
@@ -423,6 +425,7 @@ async fn handle_event(
             String::from_utf8_lossy(&out.output)
         );
         if let Err(e) = out.result {
+            FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::error!("Error invoking script '{}': {}", script.script, e);
             continue;
         }
@@ -461,6 +464,12 @@ fn dir_program(dir: &std::path::Path, event: &CoalescedEvent) -> Option<std::pat
         .map(|n| dir.join(n))
         .find(|p| p.is_file())
 }
+
+/// Handler scripts run, and of those the ones that failed (could not start, exited
+/// non-zero, were killed), for `/metrics`.
+pub(crate) static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// See [`RUNS`].
+pub(crate) static FAILURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Go's `eventClean`: TAB and LF become the two-character escapes.
 fn event_clean(v: &str) -> String {

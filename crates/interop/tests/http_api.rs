@@ -139,6 +139,15 @@ fn http_api_endpoints_filters_errors_and_events() {
     );
     assert!(metrics.contains("serf_health_score"), "{metrics}");
     assert!(metrics.contains("memberlist_"), "{metrics}");
+    for name in [
+        "serf_queue_depth{queue=\"broadcast\"}",
+        "serf_rpc_clients",
+        "serf_handler_runs_total{outcome=\"failed\"}",
+        "serf_lamport_time{clock=\"event\"}",
+        "memberlist_probeNode",
+    ] {
+        assert!(metrics.contains(name), "{name} missing: {metrics}");
+    }
     // Errors: unknown path, other methods, a huge request head.
     assert_eq!(http(port, "GET", "/nope", "").0, 404);
     assert_eq!(

@@ -67,8 +67,13 @@ async fn serve_client(
 ) {
     metrics::counter!("agent.ipc.accept").increment(1);
     info!("Accepted client: {peer}");
+    CLIENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     client(sock, peer, ctl).await;
+    CLIENTS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
 }
+
+/// RPC clients connected now (for `/metrics`).
+pub(crate) static CLIENTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 async fn client(sock: TcpStream, peer: SocketAddr, ctl: Ctl) {
     let (rd, wr) = sock.into_split();

@@ -4,8 +4,10 @@
 //! samples, `agent_invoke_*` handler durations, snapshot writes, ...) is rendered by the
 //! `metrics-exporter-prometheus` recorder, installed next to the go-metrics-compatible one
 //! only when the HTTP API is on. Labelled gauges read from the agent at scrape time are
-//! added: members by status, the health (awareness) score, queue depths, Lamport clocks
-//! and the size of the keyring.
+//! added: members by status, the health (awareness) score, queue depths (memberlist's
+//! broadcast queue and Serf's intent, event and query queues), Lamport clocks, the size of
+//! the keyring, RPC clients connected, and handler runs by outcome (their durations are
+//! the exporter's `agent_invoke_*` summaries).
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use serf_core::MemberStatus;
@@ -67,6 +69,10 @@ pub(crate) fn prometheus_text(agent: &serf_runtime::Agent) -> String {
         (
             c.memberlist().health() as f64,
             vec![
+                (
+                    "queue=\"broadcast\"".to_string(),
+                    c.memberlist().queued_broadcasts() as f64,
+                ),
                 ("queue=\"intent\"".to_string(), intents as f64),
                 ("queue=\"event\"".to_string(), events as f64),
                 ("queue=\"query\"".to_string(), queries as f64),
@@ -102,6 +108,32 @@ pub(crate) fn prometheus_text(agent: &serf_runtime::Agent) -> String {
         "serf_keyring_keys",
         "Keys in the keyring.",
         &[(String::new(), keys)],
+    );
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    gauge(
+        &mut out,
+        "serf_rpc_clients",
+        "RPC clients connected now.",
+        &[(
+            String::new(),
+            crate::rpc::server::CLIENTS.load(relaxed) as f64,
+        )],
+    );
+    let runs = crate::handlers::RUNS.load(relaxed);
+    let failures = crate::handlers::FAILURES.load(relaxed);
+    let _ = writeln!(
+        out,
+        "# HELP serf_handler_runs_total Event handler scripts run, by outcome."
+    );
+    let _ = writeln!(out, "# TYPE serf_handler_runs_total counter");
+    let _ = writeln!(
+        out,
+        "serf_handler_runs_total{{outcome=\"ok\"}} {}",
+        runs.saturating_sub(failures)
+    );
+    let _ = writeln!(
+        out,
+        "serf_handler_runs_total{{outcome=\"failed\"}} {failures}"
     );
     out
 }
