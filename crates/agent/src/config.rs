@@ -492,7 +492,7 @@ pub(crate) fn load(args: &[String]) -> Result<Config, (String, bool)> {
     Ok(c)
 }
 
-fn config_paths(args: &[String]) -> Vec<String> {
+pub(crate) fn config_paths(args: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < args.len() {

@@ -759,6 +759,56 @@ fn v4_of(ip: &IpAddr) -> Option<Ipv4Addr> {
     }
 }
 
+/// One packet through the codec, the responder and the querier's bookkeeping, for
+/// [`crate::fuzzing::dns`].
+pub(crate) fn fuzz_packet(packet: &[u8]) -> Result<crate::fuzzing::DnsReport, String> {
+    let msg = Message::parse(packet)?;
+    // Re-encoded with the packer (questions, then the three record sections).
+    let reencoded = (|| {
+        let mut p = Packer::new();
+        p.header(
+            msg.id,
+            msg.flags,
+            [
+                msg.questions.len(),
+                msg.answers.len(),
+                msg.authorities.len(),
+                msg.additionals.len(),
+            ],
+        )
+        .ok()?;
+        for q in &msg.questions {
+            p.name(&q.name, true).ok()?;
+            p.u16(q.qtype);
+            p.u16(q.qclass);
+        }
+        for rr in msg
+            .answers
+            .iter()
+            .chain(&msg.authorities)
+            .chain(&msg.additionals)
+        {
+            p.record(rr).ok()?;
+        }
+        Some(p.buf)
+    })();
+    let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 7946);
+    let zone = Zone::new("node", "fuzz", "host", addr)?;
+    let mut replies = Vec::new();
+    for port in [MDNS_PORT, 40000] {
+        let from = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), port);
+        replies.extend(zone.handle(packet, from).into_iter().map(|r| r.bytes));
+    }
+    let mut entries = Entries::default();
+    let absorbed = entries.absorb(&msg);
+    Ok(crate::fuzzing::DnsReport {
+        message: format!("{msg:?}"),
+        reencoded,
+        replies,
+        complete: absorbed.complete,
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests;
