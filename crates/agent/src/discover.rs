@@ -644,14 +644,22 @@ impl Zone {
         if msg.flags & (QR | OPCODE | TC | RCODE) != 0 {
             return Vec::new();
         }
-        let mut multicast = Vec::new();
-        let mut unicast = Vec::new();
+        let mut multicast: Vec<Record> = Vec::new();
+        let mut unicast: Vec<Record> = Vec::new();
         for q in &msg.questions {
             let recs = self.records(q);
-            if q.qclass & QU_BIT != 0 {
-                unicast.extend(recs);
+            let list = if q.qclass & QU_BIT != 0 {
+                &mut unicast
             } else {
-                multicast.extend(recs);
+                &mut multicast
+            };
+            // Each record once, whatever the case of the question's name: a query repeating
+            // one question hundreds of times (compression pointers make each 6 bytes) must
+            // not draw a reply many times its size, to the group or to a spoofed source.
+            for r in recs {
+                if !list.iter().any(|o| same_record(o, &r)) {
+                    list.push(r);
+                }
             }
         }
         let mut out = Vec::new();
@@ -757,6 +765,11 @@ fn v4_of(ip: &IpAddr) -> Option<Ipv4Addr> {
         IpAddr::V4(a) => Some(*a),
         IpAddr::V6(a) => a.to_ipv4_mapped(),
     }
+}
+
+/// Whether two records are the same answer (owner names compared without case).
+fn same_record(a: &Record, b: &Record) -> bool {
+    a.rtype == b.rtype && a.class == b.class && a.data == b.data && a.name.eq_ignore_case(&b.name)
 }
 
 /// One packet through the codec, the responder and the querier's bookkeeping, for
