@@ -200,8 +200,13 @@ fn read_tags_file(path: &str) -> Result<Vec<(String, String)>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(format!("Failed to read tags file: {e}")),
     };
+    parse_tags_text(&text)
+}
+
+/// Parses a tags file's text (JSON object; non-string values become "").
+pub(crate) fn parse_tags_text(text: &str) -> Result<Vec<(String, String)>, String> {
     let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("Failed to decode tags file: {e}"))?;
+        serde_json::from_str(text).map_err(|e| format!("Failed to decode tags file: {e}"))?;
     let obj = v
         .as_object()
         .ok_or("Failed to decode tags file: not an object")?;
@@ -217,8 +222,13 @@ fn read_keyring_file(path: &str) -> Result<Keyring, String> {
         std::io::ErrorKind::NotFound => format!("stat {path}: no such file or directory"),
         _ => format!("Failed to read keyring file: {e}"),
     })?;
+    parse_keyring_text(&text)
+}
+
+/// Parses a keyring file's text (JSON array of base64 keys, primary first).
+pub(crate) fn parse_keyring_text(text: &str) -> Result<Keyring, String> {
     let keys: Vec<String> =
-        serde_json::from_str(&text).map_err(|e| format!("Failed to decode keyring file: {e}"))?;
+        serde_json::from_str(text).map_err(|e| format!("Failed to decode keyring file: {e}"))?;
     let mut ring: Option<Keyring> = None;
     for k in keys {
         let bytes =

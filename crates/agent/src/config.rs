@@ -93,7 +93,12 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
         total += n * mult;
         rest = &rest[unit_end..];
     }
-    Ok(Duration::from_secs_f64(total))
+    // Go's durations are int64 nanoseconds: a longer one (about 292 years) is invalid.
+    // Checked before converting, which would panic on an overflow.
+    if !total.is_finite() || total * 1e9 >= i64::MAX as f64 {
+        return Err(err());
+    }
+    Duration::try_from_secs_f64(total).map_err(|_| err())
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -504,7 +509,7 @@ pub(crate) fn load(args: &[String]) -> Result<Config, (String, bool)> {
     Ok(c)
 }
 
-fn config_paths(args: &[String]) -> Vec<String> {
+pub(crate) fn config_paths(args: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < args.len() {
@@ -536,6 +541,15 @@ mod tests {
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("abc").is_err());
+        // Regression (fuzz target `agent_config`): an overflowing duration panicked in
+        // `Duration::from_secs_f64`; Go refuses anything beyond int64 nanoseconds.
+        assert_eq!(
+            parse_duration("77777777777777777777777777777777h"),
+            Err("time: invalid duration \"77777777777777777777777777777777h\"".to_string())
+        );
+        assert!(parse_duration("2562047h").is_ok());
+        assert!(parse_duration("2562048h").is_err());
+        assert!(parse_duration(&format!("{}s", "9".repeat(400))).is_err());
     }
 
     #[test]

@@ -644,14 +644,22 @@ impl Zone {
         if msg.flags & (QR | OPCODE | TC | RCODE) != 0 {
             return Vec::new();
         }
-        let mut multicast = Vec::new();
-        let mut unicast = Vec::new();
+        let mut multicast: Vec<Record> = Vec::new();
+        let mut unicast: Vec<Record> = Vec::new();
         for q in &msg.questions {
             let recs = self.records(q);
-            if q.qclass & QU_BIT != 0 {
-                unicast.extend(recs);
+            let list = if q.qclass & QU_BIT != 0 {
+                &mut unicast
             } else {
-                multicast.extend(recs);
+                &mut multicast
+            };
+            // Each record once, whatever the case of the question's name: a query repeating
+            // one question hundreds of times (compression pointers make each 6 bytes) must
+            // not draw a reply many times its size, to the group or to a spoofed source.
+            for r in recs {
+                if !list.iter().any(|o| same_record(o, &r)) {
+                    list.push(r);
+                }
             }
         }
         let mut out = Vec::new();
@@ -757,6 +765,61 @@ fn v4_of(ip: &IpAddr) -> Option<Ipv4Addr> {
         IpAddr::V4(a) => Some(*a),
         IpAddr::V6(a) => a.to_ipv4_mapped(),
     }
+}
+
+/// Whether two records are the same answer (owner names compared without case).
+fn same_record(a: &Record, b: &Record) -> bool {
+    a.rtype == b.rtype && a.class == b.class && a.data == b.data && a.name.eq_ignore_case(&b.name)
+}
+
+/// One packet through the codec, the responder and the querier's bookkeeping, for
+/// [`crate::fuzzing::dns`].
+pub(crate) fn fuzz_packet(packet: &[u8]) -> Result<crate::fuzzing::DnsReport, String> {
+    let msg = Message::parse(packet)?;
+    // Re-encoded with the packer (questions, then the three record sections).
+    let reencoded = (|| {
+        let mut p = Packer::new();
+        p.header(
+            msg.id,
+            msg.flags,
+            [
+                msg.questions.len(),
+                msg.answers.len(),
+                msg.authorities.len(),
+                msg.additionals.len(),
+            ],
+        )
+        .ok()?;
+        for q in &msg.questions {
+            p.name(&q.name, true).ok()?;
+            p.u16(q.qtype);
+            p.u16(q.qclass);
+        }
+        for rr in msg
+            .answers
+            .iter()
+            .chain(&msg.authorities)
+            .chain(&msg.additionals)
+        {
+            p.record(rr).ok()?;
+        }
+        Some(p.buf)
+    })();
+    let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 7946);
+    let zone = Zone::new("node", "fuzz", "host", addr)?;
+    let mut replies = Vec::new();
+    for port in [MDNS_PORT, 40000] {
+        let from = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), port);
+        replies.extend(zone.handle(packet, from).into_iter().map(|r| r.bytes));
+    }
+    let mut entries = Entries::default();
+    let absorbed = entries.absorb(&msg);
+    Ok(crate::fuzzing::DnsReport {
+        message: format!("{msg:?}"),
+        reencoded,
+        replies,
+        complete: absorbed.complete,
+    })
 }
 
 #[cfg(test)]

@@ -594,14 +594,14 @@ struct Invocation {
 
 /// Go's circbuf: keeps the last `cap` bytes.
 #[derive(Debug)]
-struct Ring {
-    buf: VecDeque<u8>,
+pub(crate) struct Ring {
+    pub(crate) buf: VecDeque<u8>,
     cap: usize,
-    total: u64,
+    pub(crate) total: u64,
 }
 
 impl Ring {
-    fn new(cap: usize) -> Self {
+    pub(crate) fn new(cap: usize) -> Self {
         Ring {
             buf: VecDeque::with_capacity(cap),
             cap,
@@ -609,7 +609,7 @@ impl Ring {
         }
     }
 
-    fn write(&mut self, data: &[u8]) {
+    pub(crate) fn write(&mut self, data: &[u8]) {
         self.total += data.len() as u64;
         let data = &data[data.len().saturating_sub(self.cap)..];
         let overflow = (self.buf.len() + data.len()).saturating_sub(self.cap);

@@ -22,6 +22,8 @@ pub mod config;
 pub mod discover;
 pub mod embed;
 mod flags;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gofmt;
 pub mod handlers;
 mod help;

@@ -204,6 +204,28 @@ impl Skimmer {
     }
 }
 
+/// Skims `chunks` fed one after another, as [`crate::ObjectReader`] does for an oversized
+/// object: `Ok(Some((object, used)))` once the object is complete (`used` counts the input
+/// bytes that belonged to it), `Ok(None)` while it is incomplete. For the fuzz targets and
+/// their seed replay test (`fuzz/` in the repository); not a stable API.
+#[doc(hidden)]
+pub fn skim_chunks<'a>(
+    chunks: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Option<(Vec<u8>, usize)>, &'static str> {
+    let mut s = Skimmer::new();
+    let mut used = 0usize;
+    for chunk in chunks {
+        if s.done() {
+            break;
+        }
+        used += s.feed(chunk).map_err(|e| match e {
+            SkimError::Malformed => "malformed",
+            SkimError::TooLarge => "too large",
+        })?;
+    }
+    Ok(s.done().then(|| (s.into_object(), used)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -206,6 +206,20 @@ struct Reader {
 }
 
 impl Reader {
+    fn new(rejoin_after_leave: bool) -> Reader {
+        Reader {
+            rejoin_after_leave,
+            alive: BTreeMap::new(),
+            alive_bytes: 0,
+            clock: 0,
+            event_clock: 0,
+            query_clock: 0,
+            left: false,
+            warnings: Vec::new(),
+            suppressed: 0,
+        }
+    }
+
     fn warn(&mut self, line_no: u64, msg: String) {
         self.note(format!("line {line_no}: {msg}"));
     }
@@ -273,7 +287,7 @@ impl Reader {
 
     /// Streams `file` from its current position. Returns the length of the part made of
     /// complete lines and the total length read.
-    fn read(&mut self, file: &File) -> io::Result<(u64, u64)> {
+    fn read(&mut self, file: impl io::Read) -> io::Result<(u64, u64)> {
         let mut reader = BufReader::with_capacity(READ_BUFFER, file);
         let mut line: Vec<u8> = Vec::with_capacity(256);
         let mut too_long = false;
@@ -338,6 +352,23 @@ impl Reader {
     }
 }
 
+/// Replays snapshot file contents held in memory, as [`Snapshot::open`] replays the file
+/// (including the note about a torn last line). For the fuzz targets and their seed replay
+/// test (`fuzz/` in the repository); not a stable API.
+#[doc(hidden)]
+pub fn replay_bytes(bytes: &[u8], rejoin_after_leave: bool) -> Replay {
+    let mut reader = Reader::new(rejoin_after_leave);
+    // Reading from a slice cannot fail.
+    let (complete, read) = reader.read(bytes).unwrap_or((0, 0));
+    if read > complete {
+        let torn = read - complete;
+        reader.note(format!(
+            "end of file: last line is incomplete ({torn} bytes without newline), ignored"
+        ));
+    }
+    reader.finish()
+}
+
 /// An open snapshot file: records membership and clock changes as they happen.
 ///
 /// Recording methods update the in-memory state (used for compaction) and append the line
@@ -388,17 +419,7 @@ impl Snapshot {
                 path: path.to_path_buf(),
                 source,
             })?;
-        let mut reader = Reader {
-            rejoin_after_leave,
-            alive: BTreeMap::new(),
-            alive_bytes: 0,
-            clock: 0,
-            event_clock: 0,
-            query_clock: 0,
-            left: false,
-            warnings: Vec::new(),
-            suppressed: 0,
-        };
+        let mut reader = Reader::new(rejoin_after_leave);
         let (complete, read) = reader.read(&file).map_err(|source| SnapshotError::Read {
             path: path.to_path_buf(),
             source,

@@ -249,3 +249,41 @@ async fn batches_after_quiet_and_never_repeats() {
         ]
     );
 }
+
+#[test]
+fn repeated_questions_do_not_amplify_the_reply() {
+    // Regression (fuzz target `mdns`): one question for the service, then 599 copies of it
+    // as 6-byte compression pointers (3.6 KB) drew a 51 KB reply, to the group or, with the
+    // QU bit, to the (possibly spoofed) source. Each record is now answered once, also when
+    // a copy spells the name in another case.
+    let z = md1();
+    let name = Name::parse(&service_name("testcl")).unwrap();
+    for qu in [false, true] {
+        let one = encode_query(7, &name, qu);
+        let single = z.handle(&one, "10.0.0.9:5353".parse().unwrap());
+        let mut many = one.clone();
+        many[4..6].copy_from_slice(&600u16.to_be_bytes());
+        let tail = one[one.len() - 4..].to_vec();
+        for i in 0..599 {
+            many.extend_from_slice(&[0xc0, 0x0c]);
+            many.extend_from_slice(&tail);
+            if i == 0 {
+                // The same name in upper case, written out.
+                let upper = Name(name.0.iter().map(|l| l.to_ascii_uppercase()).collect());
+                let mut p = Packer::new();
+                p.name(&upper, false).unwrap();
+                many.extend_from_slice(&p.buf);
+                many.extend_from_slice(&tail);
+            }
+        }
+        many[4..6].copy_from_slice(&601u16.to_be_bytes());
+        assert!(many.len() > 3600);
+        let replies = z.handle(&many, "10.0.0.9:5353".parse().unwrap());
+        assert_eq!(replies, single, "qu={qu}");
+        assert!(
+            replies[0].bytes.len() < 300,
+            "{} bytes",
+            replies[0].bytes.len()
+        );
+    }
+}

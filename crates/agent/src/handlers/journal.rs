@@ -122,7 +122,7 @@ pub(crate) fn parse(text: &str) -> (BTreeMap<u64, Pending>, u64) {
     (pending, max_id)
 }
 
-fn record_line(id: u64, p: &Pending) -> String {
+pub(crate) fn record_line(id: u64, p: &Pending) -> String {
     let b64 = base64::engine::general_purpose::STANDARD;
     format!(
         "P {id} {} {} {} {}\n",
