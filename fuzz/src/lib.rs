@@ -153,7 +153,7 @@ pub fn rpc_request(data: &[u8]) {
 }
 
 /// Target `rpc_skim`: `skim::skim_chunks` (oversized requests), the input cut in chunks of
-/// `1 + data[0] % 64` bytes; when `data[0] % 4 == 1`, up to 72 KiB of zero bytes follow, so
+/// `1 + data[0] % 64` bytes; when `data[0] % 16 == 1`, up to 72 KiB of zero bytes follow, so
 /// that long strings and binaries get cut. Checks: chunking does not change the result;
 /// the object is within `MAX_SKIMMED` (plus one header); a value never cut is copied
 /// verbatim and is what `msgpack::Reader::skip` reads; the copy is valid msgpack.
@@ -165,7 +165,7 @@ pub fn rpc_skim(data: &[u8]) {
     };
     let chunk = 1 + usize::from(first % 64);
     let filler = vec![0u8; 8192];
-    let fill = if first % 4 == 1 { 9 } else { 0 };
+    let fill = if first % 16 == 1 { 9 } else { 0 };
     let whole = skim_chunks(std::iter::once(rest).chain(std::iter::repeat_n(&filler[..], fill)));
     let cut = skim_chunks(
         rest.chunks(chunk)

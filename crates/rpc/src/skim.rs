@@ -34,7 +34,9 @@ pub(crate) struct Skimmer {
     /// Payload bytes of the current value to drop after the copied part.
     skip: u64,
     /// A header split across reads.
-    hdr: Vec<u8>,
+    hdr: [u8; 9],
+    /// Bytes of `hdr` in use.
+    hdr_len: usize,
 }
 
 /// What a header announces.
@@ -120,13 +122,14 @@ impl Skimmer {
             pending: 1,
             copy: 0,
             skip: 0,
-            hdr: Vec::with_capacity(9),
+            hdr: [0; 9],
+            hdr_len: 0,
         }
     }
 
     /// Whether the object is complete.
     pub(crate) fn done(&self) -> bool {
-        self.pending == 0 && self.copy == 0 && self.skip == 0 && self.hdr.is_empty()
+        self.pending == 0 && self.copy == 0 && self.skip == 0 && self.hdr_len == 0
     }
 
     /// The skimmed copy.
@@ -152,10 +155,20 @@ impl Skimmer {
                 self.skip -= n as u64;
                 data = &data[n..];
             } else {
-                self.hdr.push(data[0]);
+                // The first byte tells the header's length (at most 9): checked before
+                // storing, so `hdr` never overflows.
+                let first = if self.hdr_len == 0 {
+                    data[0]
+                } else {
+                    self.hdr[0]
+                };
+                let need = header_len(first).ok_or(SkimError::Malformed)?;
+                if let Some(slot) = self.hdr.get_mut(self.hdr_len) {
+                    *slot = data[0];
+                    self.hdr_len += 1;
+                }
                 data = &data[1..];
-                let need = header_len(self.hdr[0]).ok_or(SkimError::Malformed)?;
-                if self.hdr.len() < need {
+                if self.hdr_len < need {
                     continue;
                 }
                 self.header()?;
@@ -169,18 +182,21 @@ impl Skimmer {
 
     /// A complete header is in `hdr`: copy or rewrite it and account for what follows.
     fn header(&mut self) -> Result<(), SkimError> {
-        let h = std::mem::take(&mut self.hdr);
+        // A copy (9 bytes, no allocation): one header per value, so per-value costs count.
+        let hdr = self.hdr;
+        let h = &hdr[..self.hdr_len];
+        self.hdr_len = 0;
         self.pending -= 1;
-        match parse(&h) {
-            Head::Scalar => self.out.extend_from_slice(&h),
+        match parse(h) {
+            Head::Scalar => self.out.extend_from_slice(h),
             Head::Container { children } => {
-                self.out.extend_from_slice(&h);
+                self.out.extend_from_slice(h);
                 self.pending = self.pending.saturating_add(children);
             }
             Head::Bytes { kind, len } => {
                 let keep = len.min(TRUNCATE as u64);
                 if keep == len {
-                    self.out.extend_from_slice(&h);
+                    self.out.extend_from_slice(h);
                 } else {
                     // Rewritten as the 32-bit form of its family, with the kept length.
                     let n = (keep as u32).to_be_bytes();
