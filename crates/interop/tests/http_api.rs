@@ -302,6 +302,12 @@ impl Drop for Browser {
 }
 
 fn chromium_bin() -> Option<std::path::PathBuf> {
+    // Debian's `chromium` is a wrapper script; killing it would leave the browser running.
+    // Start the browser itself, whose helper processes exit with it.
+    let direct = std::path::Path::new("/usr/lib/chromium/chromium");
+    if direct.is_file() {
+        return Some(direct.to_path_buf());
+    }
     ["chromium", "chromium-browser"].iter().find_map(|b| {
         std::env::var_os("PATH").and_then(|p| {
             std::env::split_paths(&p)
