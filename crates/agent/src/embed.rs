@@ -224,7 +224,7 @@ pub(crate) fn run_services(
     let mut events = agent.take_startup_subscriber();
     if let Some(journal) = handlers.journal().cloned() {
         // User events are journaled as they arrive, before the coalescer holds them.
-        let (tx, rx) = broadcast::channel(agent_event_buffer());
+        let (tx, rx) = broadcast::channel(JOURNAL_RELAY);
         tokio::spawn(async move {
             loop {
                 match events.recv().await {
@@ -299,10 +299,9 @@ pub(crate) fn run_services(
     (leave_rx, streams_tx)
 }
 
-/// The capacity of the journal's relay: as large as the agent's own event broadcast.
-fn agent_event_buffer() -> usize {
-    4096
-}
+/// The capacity of the journal's relay: well above the agent's own broadcast
+/// ([`serf_runtime::EVENT_CHANNEL`]), so the relay is never the one to lag.
+const JOURNAL_RELAY: usize = 4096;
 
 /// Go's `Event.String()` for the agent's "Received event" log line.
 fn received_event_text(ev: &CoalescedEvent) -> Option<String> {

@@ -79,6 +79,19 @@ fn go_members(go: &Container) -> Option<Value> {
         .and_then(|t| serde_json::from_str(&t).ok())
 }
 
+/// Waits until the Go member sees `n` members alive.
+fn wait_go_alive(go: &Container, n: usize, what: &str) {
+    poll(what, CONVERGE, || {
+        let m = go_members(go)?;
+        let alive = m["members"]
+            .as_array()?
+            .iter()
+            .filter(|m| m["status"] == "alive")
+            .count();
+        (alive == n).then_some(())
+    });
+}
+
 fn go_status(go: &Container, name: &str) -> Option<String> {
     go_members(go)?["members"]
         .as_array()?
@@ -129,15 +142,7 @@ fn a_cluster_of_serfnodes_and_a_go_member_as_files_and_hosts() {
     let go = go_agent(&scope, "go", &net, &a.name);
     wait_ids(&c, &[&a_id, "b", "c"]);
     wait_ids(&a, &[&a_id, "b", "c"]);
-    poll("the Go member to see 4 alive", CONVERGE, || {
-        let m = go_members(&go)?;
-        let alive = m["members"]
-            .as_array()?
-            .iter()
-            .filter(|m| m["status"] == "alive")
-            .count();
-        (alive == 4).then_some(())
-    });
+    wait_go_alive(&go, 4, "the Go member to see 4 alive");
     // Node info: exactly the 8 fields, strings except ports; the Go member is skipped.
     let by_id = c.json("/serfnodes_by_id.json").expect("by_id");
     for (id, info) in by_id.as_object().expect("object") {
@@ -324,15 +329,7 @@ fn children_fifo_events_handlers_stop_and_restart() {
     );
     let go = go_agent(&scope, "go", &net, &p.name);
     wait_ids(&q, &[&p_id, "q"]);
-    poll("the Go member to see 3 alive", CONVERGE, || {
-        let m = go_members(&go)?;
-        let alive = m["members"]
-            .as_array()?
-            .iter()
-            .filter(|m| m["status"] == "alive")
-            .count();
-        (alive == 3).then_some(())
-    });
+    wait_go_alive(&go, 3, "the Go member to see 3 alive");
     must(&["exec", &p.id, "/bin/busybox", "touch", "/serfnode/go"]);
     // The child: found by label, sharing p's network and volumes.
     let filter = format!("label=serfnode.parent={}", p.id);
@@ -819,15 +816,7 @@ fn gossip_encryption_and_rpc_auth() {
         &[],
     );
     wait_ids(&n2, &["e1", "e2"]);
-    poll("the Go member in the encrypted cluster", CONVERGE, || {
-        let m = go_members(&go)?;
-        let alive = m["members"]
-            .as_array()?
-            .iter()
-            .filter(|m| m["status"] == "alive")
-            .count();
-        (alive == 3).then_some(())
-    });
+    wait_go_alive(&go, 3, "the Go member in the encrypted cluster");
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(ids(&n1), Some(vec!["e1".to_string(), "e2".to_string()]));
     assert_eq!(ids(&plain), Some(vec!["plain".to_string()]));
