@@ -27,6 +27,9 @@ pub(crate) enum SkimError {
 #[derive(Debug)]
 pub(crate) struct Skimmer {
     out: Vec<u8>,
+    /// Whether values are copied to `out` (skimming) or only walked (finding where an
+    /// object ends, see [`Skimmer::boundary`]).
+    copying: bool,
     /// Objects still to read (containers add their children).
     pending: u64,
     /// Payload bytes of the current value still to copy.
@@ -119,11 +122,21 @@ impl Skimmer {
     pub(crate) fn new() -> Self {
         Skimmer {
             out: Vec::new(),
+            copying: true,
             pending: 1,
             copy: 0,
             skip: 0,
             hdr: [0; 9],
             hdr_len: 0,
+        }
+    }
+
+    /// Starts walking one object without copying anything: it only finds where the object
+    /// ends, in time linear in the bytes fed, however they are split across reads.
+    pub(crate) fn boundary() -> Self {
+        Skimmer {
+            copying: false,
+            ..Skimmer::new()
         }
     }
 
@@ -145,7 +158,9 @@ impl Skimmer {
                 let n = data
                     .len()
                     .min(usize::try_from(self.copy).unwrap_or(usize::MAX));
-                self.out.extend_from_slice(&data[..n]);
+                if self.copying {
+                    self.out.extend_from_slice(&data[..n]);
+                }
                 self.copy -= n as u64;
                 data = &data[n..];
             } else if self.skip > 0 {
@@ -187,6 +202,16 @@ impl Skimmer {
         let h = &hdr[..self.hdr_len];
         self.hdr_len = 0;
         self.pending -= 1;
+        if !self.copying {
+            match parse(h) {
+                Head::Scalar => {}
+                Head::Container { children } => {
+                    self.pending = self.pending.saturating_add(children);
+                }
+                Head::Bytes { len, .. } => self.skip = len,
+            }
+            return Ok(());
+        }
         match parse(h) {
             Head::Scalar => self.out.extend_from_slice(h),
             Head::Container { children } => {
