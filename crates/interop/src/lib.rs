@@ -16,6 +16,7 @@
 //! * Waiting: [`wait_until`], [`wait_for`], [`wait_member_status`],
 //!   [`wait_all_see`], [`wait_all_report`], [`wait_converged`].
 //! * Clusters of mixed implementations: [`NodeSpec`] + [`Cluster`].
+//! * Networks of namespaces (bridge, veths, nftables faults): [`netns`].
 //!
 //! Running:
 //! * `cargo test -p serf-interop --test go_only` — Go-only; validates the
@@ -61,6 +62,7 @@ mod agent;
 mod cluster;
 mod command;
 mod measure;
+pub mod netns;
 mod ports;
 mod prereq;
 mod view;

@@ -21,9 +21,9 @@
 //! Run: `cargo build --bin serf && cargo test -p serf-interop --test faults -- --nocapture`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use serf_interop::netns::{netns_prereq, run_cmd, Netns, NetnsSpec};
 use serf_interop::{
-    current_test_name, describe_status, go_serf, in_ci, require, run_with_timeout, spawn_watchdog,
-    work_dir_for_test, Impl, Prereq,
+    current_test_name, go_serf, require, spawn_watchdog, work_dir_for_test, Impl, Prereq,
 };
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -37,195 +37,38 @@ use std::time::{Duration, Instant};
 const PREFIX: &str = "serffault-";
 const TABLE: &str = "serffault";
 const RPC: &str = "127.0.0.1:7373";
-const CMD_TIMEOUT: Duration = Duration::from_secs(15);
 const WATCH_MS: u64 = 200;
 
-// ---------------------------------------------------------------------------
-// Prerequisites
-// ---------------------------------------------------------------------------
-
-fn is_root() -> bool {
-    fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
-        })
-        .unwrap_or(false)
-}
-
-fn has_command(cmd: &str, arg: &str) -> bool {
-    Command::new(cmd)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Skips (outside CI) or fails (CI) for a missing prerequisite.
-fn missing(why: &str) {
-    let test = current_test_name();
-    if in_ci() {
-        panic!("{test}: missing prerequisite in CI (CI=true): {why}");
-    }
-    eprintln!("skipping: {test}: {why}");
-}
-
-/// Root, `ip`, `nft` and both binaries; false (after [`missing`]) when not all there.
+/// Root, `ip`, `nft` and both binaries; false (after a skip message) when not all there.
 fn prereq() -> bool {
-    if !require(&[Prereq::GoSerf, Prereq::RustSerf]) {
-        return false;
-    }
-    if !is_root() {
-        missing("network namespaces and nftables need root");
-        return false;
-    }
-    if !has_command("ip", "-V") {
-        missing("no `ip` command (install iproute2)");
-        return false;
-    }
-    if !has_command("nft", "--version") {
-        missing("no `nft` command (install nftables)");
-        return false;
-    }
-    true
+    require(&[Prereq::GoSerf, Prereq::RustSerf]) && netns_prereq(true)
 }
 
 // ---------------------------------------------------------------------------
 // Network: namespaces, bridge, nftables
 // ---------------------------------------------------------------------------
 
-fn run_cmd(prog: &str, args: &[&str]) -> Result<(), String> {
-    let mut cmd = Command::new(prog);
-    cmd.args(args);
-    let out = run_with_timeout(cmd, CMD_TIMEOUT)?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{prog} {}` failed ({}): {}",
-            args.join(" "),
-            describe_status(&out.status),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
+const SPEC: NetnsSpec = NetnsSpec {
+    prefix: PREFIX,
+    subnet: "10.236.0",
+    multicast: false,
+    nft_table: Some(TABLE),
+};
 
-fn list_netns() -> Vec<String> {
-    Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .filter_map(|l| l.split_whitespace().next().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Deletes our namespaces whose creating test process is gone (e.g. it was SIGKILLed).
-fn remove_stale() {
-    for ns in list_netns() {
-        let Some(rest) = ns.strip_prefix(PREFIX) else {
-            continue;
-        };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
-            continue;
-        };
-        if !PathBuf::from(format!("/proc/{pid}")).exists() {
-            let _ = run_cmd(
-                "ip",
-                &[
-                    "netns", "exec", &ns, "nft", "delete", "table", "inet", TABLE,
-                ],
-            );
-            let _ = run_cmd("ip", &["netns", "del", &ns]);
-        }
-    }
-}
-
-/// A switch namespace with a bridge plus `n` agent namespaces (1..=n), each with an nft
-/// table `inet serffault` (chain `input`, empty). Removed on drop.
-struct Net {
-    base: String,
-    n: usize,
-}
+/// The test network ([`Netns`]) and the faults made of its nftables rules.
+struct Net(Netns);
 
 impl Net {
     fn new(tag: &str, n: usize) -> Option<Net> {
-        remove_stale();
-        let net = Net {
-            base: format!("{PREFIX}{}-{tag}", std::process::id()),
-            n,
-        };
-        net.teardown();
-        if let Err(e) = run_cmd("ip", &["netns", "add", &net.switch()]) {
-            missing(&format!("cannot create network namespaces: {e}"));
-            return None;
-        }
-        if let Err(e) = net.build() {
-            panic!("building the test network: {e}");
-        }
-        Some(net)
-    }
-
-    fn switch(&self) -> String {
-        format!("{}-sw", self.base)
+        Netns::new(SPEC, tag, n).map(Net)
     }
 
     fn ns(&self, i: usize) -> String {
-        format!("{}-{i}", self.base)
+        self.0.ns(i)
     }
 
     fn ip(i: usize) -> String {
-        format!("10.236.0.{i}")
-    }
-
-    fn build(&self) -> Result<(), String> {
-        let sw = self.switch();
-        run_cmd("ip", &["-n", &sw, "link", "add", "br0", "type", "bridge"])?;
-        run_cmd("ip", &["-n", &sw, "link", "set", "br0", "up"])?;
-        for i in 1..=self.n {
-            let ns = self.ns(i);
-            let port = format!("v{i}");
-            run_cmd("ip", &["netns", "add", &ns])?;
-            run_cmd(
-                "ip",
-                &[
-                    "-n", &sw, "link", "add", &port, "type", "veth", "peer", "name", "eth0",
-                    "netns", &ns,
-                ],
-            )?;
-            run_cmd(
-                "ip",
-                &["-n", &sw, "link", "set", &port, "master", "br0", "up"],
-            )?;
-            run_cmd("ip", &["-n", &ns, "link", "set", "lo", "up"])?;
-            let cidr = format!("{}/24", Self::ip(i));
-            run_cmd("ip", &["-n", &ns, "addr", "add", &cidr, "dev", "eth0"])?;
-            run_cmd("ip", &["-n", &ns, "link", "set", "eth0", "up"])?;
-            self.nft(i, &["add", "table", "inet", TABLE])?;
-            let spec = "{ type filter hook input priority 0; policy accept; }";
-            self.nft(i, &["add", "chain", "inet", TABLE, "input", spec])?;
-        }
-        Ok(())
-    }
-
-    fn nft(&self, i: usize, args: &[&str]) -> Result<(), String> {
-        let ns = self.ns(i);
-        let mut full = vec!["netns", "exec", &ns, "nft"];
-        full.extend_from_slice(args);
-        run_cmd("ip", &full)
-    }
-
-    /// Adds one rule (`nft add rule inet serffault <chain> <rule…>`) in namespace `i`.
-    fn rule(&self, i: usize, chain: &str, rule: &str) {
-        let mut args = vec!["add", "rule", "inet", TABLE, chain];
-        args.extend(rule.split_whitespace());
-        self.nft(i, &args).expect("adding an nft rule");
+        format!("{}.{i}", SPEC.subnet)
     }
 
     /// Drops everything (or only `proto`, e.g. `udp`) arriving at namespace `i` from
@@ -235,7 +78,7 @@ impl Net {
         let set: Vec<String> = peers.iter().map(|&p| Self::ip(p)).collect();
         let set = format!("{{ {} }}", set.join(", "));
         let l4 = proto.map_or(String::new(), |p| format!("meta l4proto {p} "));
-        self.rule(i, "input", &format!("{l4}ip saddr {set} drop"));
+        self.0.rule(i, &format!("{l4}ip saddr {set} drop"));
     }
 
     /// [`Net::block`] both ways between every node of `a` and every node of `b`.
@@ -250,39 +93,15 @@ impl Net {
 
     /// Drops 1 in `one_in` packets arriving on `eth0` of namespace `i`, at random.
     fn random_loss(&self, i: usize, one_in: u32) {
-        self.rule(
+        self.0.rule(
             i,
-            "input",
             &format!("iifname eth0 numgen random mod {one_in} 0 drop"),
         );
     }
 
     /// Removes every rule of namespace `i`.
     fn clear(&self, i: usize) {
-        self.nft(i, &["flush", "chain", "inet", TABLE, "input"])
-            .expect("flushing the nft chain");
-    }
-
-    fn teardown(&self) {
-        let existing = list_netns();
-        for i in 1..=self.n {
-            let ns = self.ns(i);
-            if existing.contains(&ns) {
-                let _ = self.nft(i, &["delete", "table", "inet", TABLE]);
-                let _ = run_cmd("ip", &["netns", "del", &ns]);
-            }
-        }
-        let sw = self.switch();
-        if existing.contains(&sw) {
-            let _ = run_cmd("ip", &["-n", &sw, "link", "del", "br0"]);
-            let _ = run_cmd("ip", &["netns", "del", &sw]);
-        }
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        self.teardown();
+        self.0.flush(i);
     }
 }
 

@@ -18,9 +18,10 @@
 //! Run: `cargo build --bin serf && cargo test -p serf-interop --test mdns -- --nocapture`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use serf_interop::netns::{netns_prereq, Netns, NetnsSpec};
 use serf_interop::{
-    current_test_name, describe_status, fmt_view, go_serf, in_ci, parse_members_json, require,
-    run_with_timeout, wait_until, work_dir_for_test, Impl, Member, Prereq,
+    describe_status, fmt_view, go_serf, parse_members_json, require, run_with_timeout, wait_until,
+    work_dir_for_test, Impl, Member, Prereq,
 };
 use std::fs::{self, File};
 use std::path::PathBuf;
@@ -36,204 +37,24 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(20);
 
 // ---------------------------------------------------------------------------
-// Prerequisites
-// ---------------------------------------------------------------------------
-
-fn is_root() -> bool {
-    fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
-        })
-        .unwrap_or(false)
-}
-
-fn has_ip_command() -> bool {
-    Command::new("ip")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
-/// Skips (outside CI) or fails (CI) for a missing network-namespace prerequisite.
-fn missing(why: &str) {
-    let test = current_test_name();
-    if in_ci() {
-        panic!("{test}: missing prerequisite in CI (CI=true): {why}");
-    }
-    eprintln!("skipping: {test}: {why}");
-}
-
-/// Root and `ip`; returns false (after [`missing`]) when not there.
-fn netns_prereq() -> bool {
-    if !is_root() {
-        missing("network namespaces need root");
-        return false;
-    }
-    if !has_ip_command() {
-        missing("no `ip` command (install iproute2)");
-        return false;
-    }
-    true
-}
-
-// ---------------------------------------------------------------------------
 // Topology
 // ---------------------------------------------------------------------------
 
-fn ip_cmd(args: &[&str]) -> Result<(), String> {
-    let mut cmd = Command::new("ip");
-    cmd.args(args);
-    let out = run_with_timeout(cmd, CMD_TIMEOUT)?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`ip {}` failed ({}): {}",
-            args.join(" "),
-            describe_status(&out.status),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-fn list_netns() -> Vec<String> {
-    Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .filter_map(|l| l.split_whitespace().next().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Deletes our namespaces whose creating test process is gone (e.g. it was SIGKILLed).
-fn remove_stale() {
-    for ns in list_netns() {
-        let Some(rest) = ns.strip_prefix(PREFIX) else {
-            continue;
-        };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
-            continue;
-        };
-        if !PathBuf::from(format!("/proc/{pid}")).exists() {
-            let _ = ip_cmd(&["netns", "del", &ns]);
-        }
-    }
-}
-
-/// A bridge namespace plus `n` agent namespaces, removed on drop.
-struct Topology {
-    base: String,
-    n: usize,
-}
-
-impl Topology {
-    /// Builds it; `Err` when namespaces cannot be made at all (a missing capability),
-    /// panics on a later failure.
-    fn new(tag: &str, n: usize) -> Result<Topology, String> {
-        remove_stale();
-        let topo = Topology {
-            base: format!("{PREFIX}{}-{tag}", std::process::id()),
-            n,
-        };
-        topo.teardown();
-        ip_cmd(&["netns", "add", &topo.bridge()])?;
-        if let Err(e) = topo.build() {
-            panic!("building the test network: {e}");
-        }
-        Ok(topo)
-    }
-
-    fn bridge(&self) -> String {
-        format!("{}-br", self.base)
-    }
-
-    fn ns(&self, i: usize) -> String {
-        format!("{}-{i}", self.base)
-    }
-
-    fn ip(i: usize) -> String {
-        format!("10.234.0.{i}")
-    }
-
-    fn build(&self) -> Result<(), String> {
-        let br = self.bridge();
-        ip_cmd(&[
-            "-n",
-            &br,
-            "link",
-            "add",
-            "br-serf",
-            "type",
-            "bridge",
-            "mcast_snooping",
-            "0",
-        ])?;
-        ip_cmd(&["-n", &br, "link", "set", "br-serf", "up"])?;
-        for i in 1..=self.n {
-            let ns = self.ns(i);
-            let port = format!("v{i}");
-            ip_cmd(&["netns", "add", &ns])?;
-            // No duplicate-address detection: the IPv6 link-local address is usable at once.
-            let mut dad = Command::new("ip");
-            dad.args(["netns", "exec", &ns, "sh", "-c"]).arg(
-                "echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad; \
-                 echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad",
-            );
-            let _ = run_with_timeout(dad, CMD_TIMEOUT);
-            ip_cmd(&[
-                "-n", &br, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns",
-                &ns,
-            ])?;
-            ip_cmd(&["-n", &br, "link", "set", &port, "master", "br-serf", "up"])?;
-            ip_cmd(&["-n", &ns, "link", "set", "lo", "up"])?;
-            let cidr = format!("{}/24", Self::ip(i));
-            ip_cmd(&["-n", &ns, "addr", "add", &cidr, "dev", "eth0"])?;
-            ip_cmd(&["-n", &ns, "link", "set", "eth0", "up"])?;
-            ip_cmd(&["-n", &ns, "route", "add", "224.0.0.0/4", "dev", "eth0"])?;
-        }
-        Ok(())
-    }
-
-    fn teardown(&self) {
-        let existing = list_netns();
-        for i in 1..=self.n {
-            let ns = self.ns(i);
-            if existing.contains(&ns) {
-                let _ = ip_cmd(&["netns", "del", &ns]);
-            }
-        }
-        let br = self.bridge();
-        if existing.contains(&br) {
-            let _ = ip_cmd(&["netns", "del", &br]);
-        }
-    }
-}
-
-impl Drop for Topology {
-    fn drop(&mut self) {
-        self.teardown();
-    }
-}
+/// A bridge (multicast snooping off) and one namespace per agent with a multicast route.
+type Topology = Netns;
 
 /// Builds a topology, or returns `None` after reporting the missing prerequisite.
 fn topology(tag: &str, n: usize) -> Option<Topology> {
-    match Topology::new(tag, n) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            missing(&format!("cannot create network namespaces: {e}"));
-            None
-        }
-    }
+    Netns::new(
+        NetnsSpec {
+            prefix: PREFIX,
+            subnet: "10.234.0",
+            multicast: true,
+            nft_table: None,
+        },
+        tag,
+        n,
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -255,7 +76,7 @@ impl NsAgent {
     fn spawn(topo: &Topology, i: usize, imp: Impl, name: &str) -> NsAgent {
         let bin = imp.bin().expect("binary (checked by require!)");
         let ns = topo.ns(i);
-        let ip = Topology::ip(i);
+        let ip = topo.ip(i);
         let log = work_dir_for_test().join(format!("{name}-{imp}.log"));
         let out = File::create(&log).expect("creating the agent log");
         let err = out.try_clone().expect("cloning the log handle");
@@ -425,7 +246,7 @@ fn wait_cluster(agents: &[&NsAgent]) -> Duration {
 /// started later, must find it by its own start-up query and join it.
 fn discovery(tag: &str, first: Impl, second: Impl) {
     require!(first.prereq(), second.prereq(), Prereq::GoSerf);
-    if !netns_prereq() {
+    if !netns_prereq(false) {
         return;
     }
     let Some(topo) = topology(tag, 2) else {
@@ -505,7 +326,7 @@ fn replace(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 #[test]
 fn answers_match_go_on_the_wire() {
     require!(Prereq::GoSerf, Prereq::RustSerf);
-    if !netns_prereq() {
+    if !netns_prereq(false) {
         return;
     }
     let Some(topo) = topology("wire", 3) else {
