@@ -25,8 +25,12 @@ pub struct BroadcastQueue {
 }
 
 /// Number of transmissions per message: `mult * ceil(log10(n + 1))`.
+///
+/// `ceil(log10(n + 1))` is the number of decimal digits of `n` (0 for 0), counted in
+/// integers: this runs on every gossip tick, and a call into the C library's `log10` there
+/// keeps its code and tables resident in an otherwise idle agent.
 pub fn retransmit_limit(mult: u32, n: usize) -> u32 {
-    let scale = ((n as f64) + 1.0).log10().ceil() as u32;
+    let scale = n.checked_ilog10().map_or(0, |d| d + 1);
     mult * scale
 }
 
@@ -162,6 +166,11 @@ mod tests {
         assert_eq!(retransmit_limit(4, 10), 8);
         assert_eq!(retransmit_limit(4, 99), 8);
         assert_eq!(retransmit_limit(4, 100), 12);
+        assert_eq!(retransmit_limit(4, 0), 0);
+        for n in 0..100_000usize {
+            let float = ((n as f64) + 1.0).log10().ceil() as u32;
+            assert_eq!(retransmit_limit(3, n), 3 * float, "n = {n}");
+        }
     }
 
     #[test]

@@ -231,11 +231,34 @@ impl<D: Delegate> Memberlist<D> {
     }
 
     pub(super) fn push_pull_interval(&self) -> Duration {
-        let n = self.estimated_nodes();
-        if n <= 32 {
-            return self.cfg.push_pull_interval;
+        self.cfg.push_pull_interval * push_pull_scale(self.estimated_nodes())
+    }
+}
+
+/// How many push/pull intervals apart full syncs are in a cluster of `n`: 1 up to 32
+/// nodes, then `ceil(log2(n) - log2(32)) + 1`, counted in integers (no libm call, see
+/// [`crate::queue::retransmit_limit`]).
+pub(crate) fn push_pull_scale(n: usize) -> u32 {
+    if n <= 32 {
+        1
+    } else {
+        n.next_power_of_two().trailing_zeros() - 4
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_pull_scale;
+
+    #[test]
+    fn push_pull_scale_is_the_float_formula() {
+        for n in 0..200_000usize {
+            let float = if n <= 32 {
+                1.0
+            } else {
+                ((n as f64).log2() - 32f64.log2()).ceil() + 1.0
+            };
+            assert_eq!(f64::from(push_pull_scale(n)), float, "n = {n}");
         }
-        let mult = ((n as f64).log2() - 32f64.log2()).ceil() + 1.0;
-        self.cfg.push_pull_interval.mul_f64(mult)
     }
 }
