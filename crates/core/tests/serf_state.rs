@@ -68,10 +68,17 @@ fn leave_intent_before_memberlist_leave_means_left() {
     assert_eq!(status(&s, "a"), MemberStatus::Leaving);
     s.notify_leave(Duration::from_secs(1), &node("a", 2, &[]));
     assert_eq!(status(&s, "a"), MemberStatus::Left);
-    // Without a leave intent, a memberlist leave is a failure.
+    // Without a leave intent, a memberlist leave is a failure...
     s.notify_join(Duration::ZERO, &node("b", 3, &[]));
     s.notify_leave(Duration::from_secs(1), &node("b", 3, &[]));
     assert_eq!(status(&s, "b"), MemberStatus::Failed);
+    // ...unless the node announced its own death (memberlist's `Left`): only a graceful
+    // leave does that, so it left even before its intent arrives (Go says failed here).
+    s.notify_join(Duration::ZERO, &node("c", 4, &[]));
+    let mut announced = node("c", 4, &[]);
+    announced.state = NodeStateKind::Left;
+    s.notify_leave(Duration::from_secs(1), &announced);
+    assert_eq!(status(&s, "c"), MemberStatus::Left);
     let evs = events(&mut s);
     assert!(evs
         .iter()
@@ -79,6 +86,9 @@ fn leave_intent_before_memberlist_leave_means_left() {
     assert!(evs
         .iter()
         .any(|e| matches!(e, Event::MemberFailed(m) if m.name == "b")));
+    assert!(evs
+        .iter()
+        .any(|e| matches!(e, Event::MemberLeave(m) if m.name == "c")));
     // A stale leave intent (not newer than the status clock) changes nothing.
     s.notify_join(Duration::ZERO, &node("a", 2, &[]));
     s.notify_msg(

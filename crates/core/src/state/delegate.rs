@@ -231,8 +231,14 @@ impl Delegate for SerfState {
         let Some(m) = self.members.get_mut(&node.name) else {
             return;
         };
+        // A node that announced its own death (memberlist's `Left`) left gracefully, even
+        // if its leave intent has not reached us yet: only a leave sends that. (Go's agent
+        // reports it failed until the intent arrives, which can take until a push/pull.)
+        let announced = node.state == serf_membership::NodeStateKind::Left;
         match m.status {
-            MemberStatus::Leaving => {
+            MemberStatus::Leaving | MemberStatus::Alive
+                if m.status == MemberStatus::Leaving || announced =>
+            {
                 m.status = MemberStatus::Left;
                 m.leave_time = Some(now);
                 let ev = m.clone();
