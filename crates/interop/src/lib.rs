@@ -17,7 +17,7 @@
 //!   [`wait_all_see`], [`wait_all_report`], [`wait_converged`].
 //! * Clusters of mixed implementations: [`NodeSpec`] + [`Cluster`].
 //! * Networks of namespaces (bridge, veths, nftables faults): [`netns`].
-//! * The Go-vs-ours benchmark behind `scripts/bench`: [`bench`].
+//! * The Go-vs-ours benchmark behind `scripts/bench`: [`bench`](mod@bench).
 //! * /proc figures: [`rss_kib`], [`cpu_ticks`].
 //!
 //! Running:

@@ -381,6 +381,9 @@ pub(crate) async fn throughput(
         imp,
         share,
     );
+    let count = Val::Num(everywhere as f64);
+    let label = format!("… of those, delivered on all {n} agents (events)");
+    record(report, &label, 0, imp, count);
 }
 
 /// Graceful leave of the last agent (SIGINT): when each other agent lists it `left`.

@@ -193,14 +193,18 @@ pub async fn run(s: &Settings, command_line: &str) -> Result<String, String> {
     let wire = wire::WireCounter::new();
     let mut report = Report::default();
     let n = s.n;
+    let join_label = |size: usize| format!("join convergence, N={size} (s)");
+    for &size in std::iter::once(&n).chain(&s.more_join_sizes) {
+        report.declare(&join_label(size), 2);
+    }
+    let deadline = Duration::from_secs(60);
     for rep in 0..s.reps {
         for &imp in &imps {
             eprintln!("[bench] run {}/{}: {imp}, N={n}", rep + 1, s.reps);
-            let label = format!("join convergence, N={n} (s)");
-            let deadline = Duration::from_secs(60);
-            let Some(mut c) =
-                metrics::join(&mut report, &label, imp, n, JoinPattern::First, deadline).await
-            else {
+            let first = JoinPattern::First;
+            let label = join_label(n);
+            let join = metrics::join(&mut report, &label, imp, n, first, deadline);
+            let Some(mut c) = join.await else {
                 continue;
             };
             metrics::idle(&mut report, &c, s, &wire).await;
@@ -208,21 +212,48 @@ pub async fn run(s: &Settings, command_line: &str) -> Result<String, String> {
                 Ok(mut d) => {
                     metrics::event_latency(&mut report, &mut c, &mut d, s).await;
                     metrics::query_latency(&mut report, &c, s).await;
-                    metrics::throughput(&mut report, &mut c, &mut d, s).await;
                 }
                 Err(e) => eprintln!("[bench] {imp:>4}: event streams: {e}"),
             }
-            tokio::time::sleep(Duration::from_secs(2)).await;
             metrics::leave(&mut report, &mut c).await;
             metrics::failure(&mut report, &mut c).await;
+            drop(c);
+            // A fresh cluster for the flood, so that its queued broadcasts do not slow down
+            // the leave and failure measurements (its join time is not recorded).
+            eprintln!(
+                "[bench] run {}/{}: {imp}, throughput, N={n}",
+                rep + 1,
+                s.reps
+            );
+            let mut scratch = Report::default();
+            let join = metrics::join(
+                &mut scratch,
+                "(throughput cluster)",
+                imp,
+                n,
+                first,
+                deadline,
+            );
+            let Some(mut c) = join.await else {
+                report.record(
+                    "event throughput: events/s accepted over one RPC connection",
+                    0,
+                    imp,
+                    Val::fail("throughput cluster did not converge"),
+                );
+                continue;
+            };
+            match c.subscribe_user_events().await {
+                Ok(mut d) => metrics::throughput(&mut report, &mut c, &mut d, s).await,
+                Err(e) => eprintln!("[bench] {imp:>4}: event streams: {e}"),
+            }
         }
     }
     for &size in &s.more_join_sizes {
         for rep in 0..s.reps {
             for &imp in &imps {
                 eprintln!("[bench] run {}/{}: {imp}, join N={size}", rep + 1, s.reps);
-                let label = format!("join convergence, N={size} (s)");
-                let deadline = Duration::from_secs(60);
+                let label = join_label(size);
                 metrics::join(&mut report, &label, imp, size, JoinPattern::First, deadline).await;
             }
         }

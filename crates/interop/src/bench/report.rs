@@ -89,9 +89,9 @@ fn cell(vals: &[Val], decimals: usize) -> String {
 }
 
 impl Report {
-    /// Adds one value (one repetition) for `imp` to the row `label`, shown with `decimals`.
-    pub fn record(&mut self, label: &str, decimals: usize, imp: Impl, v: Val) {
-        let i = match self.rows.iter().position(|r| r.label == label) {
+    /// Adds the row `label` now (rows are printed in the order added), if not there yet.
+    pub fn declare(&mut self, label: &str, decimals: usize) -> usize {
+        match self.rows.iter().position(|r| r.label == label) {
             Some(i) => i,
             None => {
                 self.rows.push(Row {
@@ -102,7 +102,12 @@ impl Report {
                 });
                 self.rows.len() - 1
             }
-        };
+        }
+    }
+
+    /// Adds one value (one repetition) for `imp` to the row `label`, shown with `decimals`.
+    pub fn record(&mut self, label: &str, decimals: usize, imp: Impl, v: Val) {
+        let i = self.declare(label, decimals);
         match imp {
             Impl::Go => self.rows[i].go.push(v),
             Impl::Rust => self.rows[i].ours.push(v),

@@ -1,7 +1,7 @@
 //! Benchmark of our agent against Go's `serf` on loopback: join convergence, failure
 //! detection, graceful leave, user-event and query latency, event throughput, idle
 //! footprint and bytes on the wire, and many agents started at once. See
-//! [`serf_interop::bench`] for what each figure means.
+//! [`serf_interop::bench`](mod@serf_interop::bench) for what each figure means.
 //!
 //! Run: `scripts/bench [--quick]` (builds in release mode first), or
 //! `cargo build --release --locked -p serf-agent -p serf-interop --bins &&
