@@ -5,11 +5,12 @@
 
 use crate::netns::{has_command, is_root, run_cmd};
 use crate::{run_with_timeout, CLI_TIMEOUT};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
 /// Name of this process's table (deleted on drop and, since release builds abort on
-/// panic without unwinding, from a panic hook too).
+/// panic without unwinding, from a panic hook too; a `sh` watcher deletes it if this
+/// process is killed; tables of dead benchmark processes are removed at start).
 static TABLE: OnceLock<String> = OnceLock::new();
 
 /// How bytes are counted.
@@ -19,6 +20,8 @@ pub enum WireCounter {
     Nft {
         /// Table name (family `inet`).
         table: String,
+        /// A `sh` loop that deletes the table should this process die without unwinding.
+        watcher: Option<Child>,
     },
     /// Bytes transmitted on `lo` (`/proc/net/dev`), whatever sent them.
     Loopback,
@@ -96,7 +99,18 @@ impl WireCounter {
                     }
                     previous(info);
                 }));
-                WireCounter::Nft { table }
+                let watcher = Command::new("sh")
+                    .arg("-c")
+                    .arg("while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; nft delete table inet \"$2\"")
+                    .arg("serf-bench-nft-watchdog")
+                    .arg(std::process::id().to_string())
+                    .arg(&table)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .ok();
+                WireCounter::Nft { table, watcher }
             }
             Err(e) => {
                 eprintln!("bench: nftables counters unavailable ({e}); counting all of lo");
@@ -108,7 +122,7 @@ impl WireCounter {
 
     /// Counts the packets of these gossip ports from now on (replacing earlier ones).
     pub fn watch(&self, ports: &[u16]) -> Result<(), String> {
-        let WireCounter::Nft { table } = self else {
+        let WireCounter::Nft { table, .. } = self else {
             return Ok(());
         };
         let list: Vec<String> = ports.iter().map(u16::to_string).collect();
@@ -122,7 +136,7 @@ impl WireCounter {
     /// The byte count so far (compare two readings).
     pub fn bytes(&self) -> Result<u64, String> {
         match self {
-            WireCounter::Nft { table } => {
+            WireCounter::Nft { table, .. } => {
                 let text = nft(&format!("list chain inet {table} out"))?;
                 let words: Vec<&str> = text.split_whitespace().collect();
                 Ok(words
@@ -152,7 +166,11 @@ impl WireCounter {
 
 impl Drop for WireCounter {
     fn drop(&mut self) {
-        if let WireCounter::Nft { table } = self {
+        if let WireCounter::Nft { table, watcher } = self {
+            if let Some(mut w) = watcher.take() {
+                let _ = w.kill();
+                let _ = w.wait();
+            }
             let _ = run_cmd("nft", &["delete", "table", "inet", table]);
         }
     }
