@@ -120,6 +120,16 @@ fn spec(imp: Impl, name: &str, args: &[String]) -> AgentSpec {
     s
 }
 
+/// `12 members (10 alive, 2 failed)`.
+fn tally(view: &[Member]) -> String {
+    let mut by_status: std::collections::BTreeMap<&str, usize> = Default::default();
+    for m in view {
+        *by_status.entry(m.status.as_str()).or_default() += 1;
+    }
+    let parts: Vec<String> = by_status.iter().map(|(s, k)| format!("{k} {s}")).collect();
+    format!("{} members ({})", view.len(), parts.join(", "))
+}
+
 /// Connects to `agent`'s RPC, retrying until `deadline`, and returns the connection once
 /// its member list includes the agent itself. Fails early if the process exits.
 pub async fn connect_ready(agent: &Agent, deadline: Instant) -> Result<Client, String> {
@@ -282,7 +292,7 @@ impl BenchCluster {
                         Ok(Ok(view)) if pred(&view) => {
                             return (i, Some(client), Ok(since.elapsed()));
                         }
-                        Ok(Ok(view)) => format!("{} sees {} members", agent.name(), view.len()),
+                        Ok(Ok(view)) => format!("{} sees {}", agent.name(), tally(&view)),
                         Ok(Err(e)) => format!("{}: {e}", agent.name()),
                         Err(_) => format!("{}: members timed out", agent.name()),
                     };

@@ -18,16 +18,13 @@ pub enum Val {
 }
 
 impl Val {
-    /// A failure whose short text is the first line of `detail`, cut to 40 characters.
+    /// A failure whose short text is the first line of `detail` up to its first `: `, cut
+    /// to 40 characters.
     pub fn fail(detail: impl Into<String>) -> Val {
         let detail = detail.into();
-        let mut short: String = detail
-            .lines()
-            .next()
-            .unwrap_or("")
-            .chars()
-            .take(40)
-            .collect();
+        let head = detail.lines().next().unwrap_or("");
+        let head = head.split(": ").next().unwrap_or(head);
+        let mut short: String = head.chars().take(40).collect();
         if short.len() < detail.len() {
             short.push('…');
         }
@@ -174,7 +171,7 @@ mod tests {
         let md = r.markdown(true);
         assert!(md.contains("| join (s) | 2.00 | 3.00 | 1.50 |"), "{md}");
         assert!(
-            md.contains("| many | 10.0 | not within 60s (87/100): x | — |"),
+            md.contains("| many | 10.0 | not within 60s (87/100)… | — |"),
             "{md}"
         );
         assert_eq!(r.failures().len(), 1);
