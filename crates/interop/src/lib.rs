@@ -17,6 +17,8 @@
 //!   [`wait_all_see`], [`wait_all_report`], [`wait_converged`].
 //! * Clusters of mixed implementations: [`NodeSpec`] + [`Cluster`].
 //! * Networks of namespaces (bridge, veths, nftables faults): [`netns`].
+//! * The Go-vs-ours benchmark behind `scripts/bench`: [`bench`](mod@bench).
+//! * /proc figures: [`rss_kib`], [`cpu_ticks`].
 //!
 //! Running:
 //! * `cargo test -p serf-interop --test go_only` — Go-only; validates the
@@ -59,12 +61,14 @@ pub const CLI_TIMEOUT: Duration = Duration::from_secs(15);
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 mod agent;
+pub mod bench;
 mod cluster;
 mod command;
 mod measure;
 pub mod netns;
 mod ports;
 mod prereq;
+mod procfs;
 mod view;
 mod wait;
 
@@ -74,5 +78,6 @@ pub use command::*;
 pub use measure::*;
 pub use ports::*;
 pub use prereq::*;
+pub use procfs::*;
 pub use view::*;
 pub use wait::*;

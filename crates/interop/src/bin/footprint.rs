@@ -6,24 +6,8 @@
 //! [-- N WINDOW_SECS]` (defaults: 10 agents each, 30 s window).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use serf_interop::{Agent, Cluster, Impl, NodeSpec, DEADLINE};
+use serf_interop::{cpu_ticks, rss_kib, Agent, Cluster, Impl, NodeSpec, DEADLINE, USER_HZ};
 use std::time::{Duration, Instant};
-
-fn rss_kib(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-}
-
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which is in parentheses.
-    let rest = &s[s.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-}
 
 struct Sample {
     rss_mean_kib: f64,
@@ -51,8 +35,7 @@ fn measure(agents: &[&Agent], window: Duration) -> Sample {
     let secs = start.elapsed().as_secs_f64();
     let t1: Vec<u64> = pids.iter().map(|&p| cpu_ticks(p).unwrap_or(0)).collect();
     let ticks: u64 = t0.iter().zip(&t1).map(|(a, b)| b.saturating_sub(*a)).sum();
-    // Linux reports 100 ticks per second (USER_HZ).
-    let cpu_pct = ticks as f64 / 100.0 / secs / pids.len() as f64 * 100.0;
+    let cpu_pct = ticks as f64 / USER_HZ as f64 / secs / pids.len() as f64 * 100.0;
     Sample {
         rss_mean_kib: rss_sum as f64 / rss_n.max(1) as f64,
         rss_max_kib: rss_max,

@@ -16,14 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
+    serf_interop::rss_kib(pid).unwrap_or(0)
 }
 
 fn handled(out: &Path) -> BTreeSet<String> {
