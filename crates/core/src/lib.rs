@@ -546,10 +546,12 @@ impl Serf {
             .map_err(Error::PushPull)
     }
 
-    /// Call after a join attempt contacted `num` nodes: gossips our join intent.
-    pub fn join_finished(&mut self, num: usize) {
+    /// Call after a join attempt contacted `num` nodes: gossips our join intent, and
+    /// brings our next push/pull forward (see `Memberlist::push_pull_soon`).
+    pub fn join_finished(&mut self, now: Duration, num: usize) {
         self.ml.delegate_mut().event_join_ignore = false;
         if num > 0 {
+            self.ml.push_pull_soon(now);
             let st = self.ml.delegate_mut();
             let ltime = st.clock.time();
             let msg = JoinIntent {
@@ -733,8 +735,8 @@ impl Machine for Serf {
         Serf::join_request(self, replay)
     }
 
-    fn join_finished(&mut self, _now: Duration, contacted: usize) {
-        Serf::join_finished(self, contacted);
+    fn join_finished(&mut self, now: Duration, contacted: usize) {
+        Serf::join_finished(self, now, contacted);
     }
 
     fn start_leave(&mut self, now: Duration) -> Result<(), String> {

@@ -346,7 +346,7 @@ fn query_round_trip_between_two_nodes() {
     let (msg, _) = b.memberlist().decode_stream(&reply).expect("decode reply");
     b.handle_push_pull_reply(Duration::ZERO, msg)
         .expect("merge");
-    b.join_finished(1);
+    b.join_finished(Duration::ZERO, 1);
     let mut nodes = [(7001u16, a), (7002u16, b)];
     let deliver = |nodes: &mut [(u16, Serf); 2], now: Duration| {
         for _ in 0..20 {

@@ -339,7 +339,8 @@ impl Agent {
         let (ok, errors) = self.push_pull_join(addrs, &request).await;
         {
             let mut s = self.shared.lock();
-            s.join_finished(ok);
+            let now = self.shared.now();
+            s.join_finished(now, ok);
             self.shared.flush(&mut s);
         }
         self.shared.wake.notify_one();

@@ -8,6 +8,7 @@ mod common;
 mod determinism;
 mod events;
 mod heal;
+mod join_burst;
 mod keys;
 mod leave;
 mod membership;
