@@ -104,3 +104,53 @@ fn node_failed_beyond_the_reconnect_timeout_is_reaped() {
         );
     }
 }
+
+/// Failure detection at N=30 over 20 seeds follows the suspicion model: once a first
+/// probe fails, every other node reports the dead node failed within the minimum
+/// suspicion timeout (`4 * log10(30)` probe intervals = 5.9 s, reached because the other
+/// probers confirm the suspicion) plus the dead message's dissemination. What varies is
+/// the first probe: 29 probers each probe one member per second in their own random order,
+/// so about a third of the seconds pass with no probe of the dead node.
+#[test]
+fn detection_follows_the_suspicion_model_n30() {
+    let min_timeout = 4.0 * 30f64.log10();
+    let mut times = Vec::new();
+    for seed in 1..=20u64 {
+        let (mut sim, _log) = serf_sim(seed, |_, _, _| {});
+        let ids = converged(&mut sim, 30);
+        sim.run_for(secs(5.0));
+        let victim = ids[7];
+        sim.crash(victim);
+        let t0 = sim.now();
+        let others: Vec<_> = ids.iter().copied().filter(|&i| i != victim).collect();
+        let suspected = sim.run_until(
+            |s| {
+                others.iter().any(|&o| {
+                    s.state_of(o, victim)
+                        .is_some_and(|(k, _)| k != serf_membership::NodeStateKind::Alive)
+                })
+            },
+            secs(60.0),
+        );
+        assert!(suspected, "seed {seed}: never suspected");
+        let first = (sim.now() - t0).as_secs_f64();
+        let failed = sim.run_until(
+            |s| {
+                others
+                    .iter()
+                    .all(|&o| status(s, o, victim) == Some(MemberStatus::Failed))
+            },
+            secs(60.0),
+        );
+        assert!(failed, "seed {seed}: not everyone saw the failure");
+        let all = (sim.now() - t0).as_secs_f64();
+        assert!(
+            all - first <= min_timeout + 1.0,
+            "seed {seed}: {:.2} s from the first suspicion to failed everywhere",
+            all - first
+        );
+        times.push((all, first, seed));
+    }
+    times.sort_by(|a, b| a.0.total_cmp(&b.0));
+    eprintln!("detection N=30 (everyone, first suspicion, seed): {times:?}");
+}
