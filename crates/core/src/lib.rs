@@ -133,6 +133,13 @@ impl Serf {
         &self.ml.config().name
     }
 
+    /// Drops every queued broadcast, memberlist's and Serf's, unsent: for simulators that
+    /// fast-forward a cluster's formation (see [`Memberlist::discard_broadcasts`]).
+    pub fn discard_broadcasts(&mut self) {
+        self.ml.discard_broadcasts();
+        self.ml.delegate_mut().discard_broadcasts();
+    }
+
     /// Every member Serf knows (alive, leaving, left, failed).
     pub fn members(&self) -> Vec<Member> {
         self.state().members().cloned().collect()

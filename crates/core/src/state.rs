@@ -210,6 +210,15 @@ impl SerfState {
         )
     }
 
+    /// Drops every message waiting in the Serf queues (intents, queries, events), unsent.
+    /// For simulators that fast-forward a cluster's formation (see
+    /// [`serf_membership::Memberlist::discard_broadcasts`]); a running node never needs it.
+    pub fn discard_broadcasts(&mut self) {
+        self.intents = BroadcastQueue::new();
+        self.query_queue = BroadcastQueue::new();
+        self.event_queue = BroadcastQueue::new();
+    }
+
     /// Our network coordinate, or a node's as learned from its last ping ack.
     pub fn coordinate(&self, node: &str) -> Option<crate::coordinate::Coordinate> {
         if node == self.name {

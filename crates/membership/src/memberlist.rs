@@ -360,6 +360,16 @@ impl<D: Delegate> Memberlist<D> {
         self.queue.len()
     }
 
+    /// Drops every broadcast waiting in memberlist's own queue, unsent.
+    ///
+    /// For simulators that fast-forward a cluster's formation: once every node already
+    /// knows every other (each learned them through a push/pull), the alive messages a
+    /// real cluster would still retransmit for minutes carry nothing new. A running node
+    /// never needs this.
+    pub fn discard_broadcasts(&mut self) {
+        self.queue = BroadcastQueue::new();
+    }
+
     fn estimated_nodes(&self) -> usize {
         self.nodes.len()
     }
