@@ -7,6 +7,7 @@
 //! chosen by the driver; randomness comes from the seed given to [`Memberlist::new`].
 
 use crate::config::Config;
+use crate::info::{Info, Name};
 use crate::queue::{retransmit_limit, BroadcastQueue};
 use crate::rng::Rng;
 use crate::suspicion::{self, Suspicion};
@@ -18,6 +19,7 @@ use serf_wire::stream::{self, StreamMsg, StreamOptions};
 use serf_wire::{encode_push_pull, Error as WireError};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::{debug, info, warn};
 
@@ -44,6 +46,43 @@ pub struct Node {
     pub state_change: Duration,
     /// `[PMin, PMax, PCur, DMin, DMax, DCur]`.
     pub vsn: [u8; 6],
+}
+
+/// One record of the node map: the shared identity and this node's view of it (what
+/// [`Node`] shows, without a copy of the name and metadata per record).
+#[derive(Debug, Clone)]
+struct Rec {
+    info: Arc<Info>,
+    incarnation: u32,
+    state: NodeStateKind,
+    state_change: Duration,
+}
+
+impl Rec {
+    fn node(&self) -> Node {
+        Node {
+            name: self.info.name.to_string(),
+            addr: self.info.addr,
+            port: self.info.port,
+            meta: self.info.meta.to_vec(),
+            incarnation: self.incarnation,
+            state: self.state,
+            state_change: self.state_change,
+            vsn: self.info.vsn,
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    fn socket_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.info.addr, self.info.port)
+    }
+
+    fn dead_or_left(&self) -> bool {
+        matches!(self.state, NodeStateKind::Dead | NodeStateKind::Left)
+    }
 }
 
 impl Node {
@@ -222,8 +261,8 @@ pub struct Memberlist<D> {
     delegate: D,
     rng: Rng,
     /// Ordered by name, so every iteration (and every random pick) depends only on the seed.
-    nodes: BTreeMap<String, Node>,
-    probe_list: Vec<String>,
+    nodes: BTreeMap<Name, Rec>,
+    probe_list: Vec<Name>,
     probe_index: usize,
     incarnation: u32,
     seq: u32,
@@ -305,19 +344,29 @@ impl<D: Delegate> Memberlist<D> {
         &mut self.delegate
     }
 
-    /// Every known node (including the local one), in no particular order.
-    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
-        self.nodes.values()
+    /// Every known node (including the local one), in no particular order (each a copy).
+    pub fn nodes(&self) -> impl Iterator<Item = Node> + '_ {
+        self.nodes.values().map(Rec::node)
     }
 
-    /// One node by name.
-    pub fn node(&self, name: &str) -> Option<&Node> {
-        self.nodes.get(name)
+    /// Number of known nodes (including the local one and dead or left ones).
+    pub fn num_nodes(&self) -> usize {
+        self.nodes.len()
     }
 
-    /// The local node.
-    pub fn local_node(&self) -> Option<&Node> {
-        self.nodes.get(&self.cfg.name)
+    /// One node by name (a copy).
+    pub fn node(&self, name: &str) -> Option<Node> {
+        self.nodes.get(name).map(Rec::node)
+    }
+
+    /// `(state, incarnation)` of one node, without copying its record.
+    pub fn node_state(&self, name: &str) -> Option<(NodeStateKind, u32)> {
+        self.nodes.get(name).map(|n| (n.state, n.incarnation))
+    }
+
+    /// The local node (a copy).
+    pub fn local_node(&self) -> Option<Node> {
+        self.node(&self.cfg.name)
     }
 
     /// Alive or suspect nodes (memberlist's `NumMembers`).
@@ -430,7 +479,7 @@ impl<D: Delegate> Memberlist<D> {
         expired.sort();
         for (_, name) in expired {
             if let Some(s) = self.suspicions.remove(&name) {
-                let still = self.nodes.get(&name).is_some_and(|n| {
+                let still = self.nodes.get(name.as_str()).is_some_and(|n| {
                     n.state == NodeStateKind::Suspect && n.state_change == s.start
                 });
                 if still {
@@ -439,7 +488,7 @@ impl<D: Delegate> Memberlist<D> {
                     if s.k > 0 && confirmed < s.k {
                         metrics::counter!("memberlist.degraded.timeout").increment(1);
                     }
-                    let inc = self.nodes.get(&name).map_or(0, |n| n.incarnation);
+                    let inc = self.nodes.get(name.as_str()).map_or(0, |n| n.incarnation);
                     info!(
                         "Marking {name} as failed, suspect timeout reached ({confirmed} peer confirmations)"
                     );
@@ -752,7 +801,8 @@ impl<D: Delegate> Memberlist<D> {
         }
         self.leaving = true;
         let inc = self
-            .local_node()
+            .nodes
+            .get(self.cfg.name.as_str())
             .map_or(self.incarnation, |n| n.incarnation);
         let name = self.cfg.name.clone();
         self.dead_node(
@@ -764,7 +814,7 @@ impl<D: Delegate> Memberlist<D> {
             },
         );
         let others = self.nodes.values().any(|n| {
-            n.name != self.cfg.name
+            n.name() != self.cfg.name
                 && matches!(n.state, NodeStateKind::Alive | NodeStateKind::Suspect)
         });
         if !others {
@@ -822,7 +872,7 @@ impl<D: Delegate> Memberlist<D> {
         }
         let crc = node
             .and_then(|n| self.nodes.get(n))
-            .is_some_and(|n| n.vsn[1] >= 5);
+            .is_some_and(|n| n.info.vsn[1] >= 5);
         self.send_parts(to, parts, crc);
     }
 

@@ -47,7 +47,10 @@ fn two_hundred_nodes() {
     assert!(t <= model * 1.2, "{line}");
     // Both crashed nodes were detected by every live node.
     assert_eq!(field(&line, "killed"), "2");
-    assert!(field(&line, "detect_all_s").parse::<f64>().is_ok(), "{line}");
+    assert!(
+        field(&line, "detect_all_s").parse::<f64>().is_ok(),
+        "{line}"
+    );
     let d: f64 = field(&line, "detect_p99_s").parse().unwrap();
     assert!(d > 0.0 && d < 13.0, "{line}");
     // Every node acked and answered the query.

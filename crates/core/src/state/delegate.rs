@@ -101,14 +101,14 @@ impl Delegate for SerfState {
         let mut status_ltimes: Vec<(String, u64)> = self
             .members
             .values()
-            .map(|m| (m.name.clone(), m.status_ltime))
+            .map(|m| (m.name().to_string(), m.status_ltime))
             .collect();
         status_ltimes.sort();
         let mut left_members: Vec<String> = self
             .members
             .values()
             .filter(|m| m.status == MemberStatus::Left)
-            .map(|m| m.name.clone())
+            .map(|m| m.name().to_string())
             .collect();
         left_members.sort();
         PushPullState {
@@ -185,12 +185,17 @@ impl Delegate for SerfState {
 
     fn notify_join(&mut self, now: Duration, node: &Node) {
         self.now = now;
-        let fresh = Self::member_from_node(node);
+        let info = self.info_of(node);
         let intent = self.recent_intents.remove(&node.name);
         let mut returned = false;
-        let m = match self.members.entry(node.name.clone()) {
+        let m = match self.members.entry(info.name.clone()) {
             std::collections::hash_map::Entry::Vacant(v) => {
-                let mut m = fresh.clone();
+                let mut m = Rec {
+                    info: Arc::clone(&info),
+                    status: MemberStatus::Alive,
+                    status_ltime: 0,
+                    leave_time: None,
+                };
                 if let Some(i) = intent {
                     m.status_ltime = i.ltime;
                     if !i.join {
@@ -213,11 +218,8 @@ impl Delegate for SerfState {
             }
         };
         m.leave_time = None;
-        m.addr = fresh.addr;
-        m.port = fresh.port;
-        m.tags = fresh.tags;
-        m.vsn = fresh.vsn;
-        let ev = m.clone();
+        m.info = info;
+        let ev = m.member();
         metrics::counter!("serf.member.join").increment(1);
         info!("EventMemberJoin: {} {}", ev.name, ev.addr);
         if returned {
@@ -228,14 +230,14 @@ impl Delegate for SerfState {
 
     fn notify_leave(&mut self, now: Duration, node: &Node) {
         self.now = now;
-        let Some(m) = self.members.get_mut(&node.name) else {
+        let Some(m) = self.members.get_mut(node.name.as_str()) else {
             return;
         };
         match m.status {
             MemberStatus::Leaving => {
                 m.status = MemberStatus::Left;
                 m.leave_time = Some(now);
-                let ev = m.clone();
+                let ev = m.member();
                 metrics::counter!("serf.member.left").increment(1);
                 info!("EventMemberLeave: {} {}", ev.name, ev.addr);
                 self.emit(Event::MemberLeave(ev));
@@ -243,7 +245,7 @@ impl Delegate for SerfState {
             MemberStatus::Alive => {
                 m.status = MemberStatus::Failed;
                 m.leave_time = Some(now);
-                let ev = m.clone();
+                let ev = m.member();
                 metrics::counter!("serf.member.failed").increment(1);
                 info!("EventMemberFailed: {} {}", ev.name, ev.addr);
                 self.emit(Event::MemberFailed(ev));
@@ -301,15 +303,12 @@ impl Delegate for SerfState {
 
     fn notify_update(&mut self, now: Duration, node: &Node) {
         self.now = now;
-        let fresh = Self::member_from_node(node);
-        let Some(m) = self.members.get_mut(&node.name) else {
+        let info = self.info_of(node);
+        let Some(m) = self.members.get_mut(node.name.as_str()) else {
             return;
         };
-        m.addr = fresh.addr;
-        m.port = fresh.port;
-        m.tags = fresh.tags;
-        m.vsn = fresh.vsn;
-        let ev = m.clone();
+        m.info = info;
+        let ev = m.member();
         metrics::counter!("serf.member.update").increment(1);
         info!("EventMemberUpdate: {}", ev.name);
         self.emit(Event::MemberUpdate(ev));

@@ -5,9 +5,9 @@
 //! Scenario (`T` virtual seconds, datagram loss `L`):
 //!
 //! 1. **Formation, at virtual time 0.** `N` Serf nodes (LAN profile, protocol 5, tags
-//!    `role=web`/`role=db`) start. Every node joins node 0 with a real push/pull exchange
-//!    (its request merged by node 0), then merges node 0's full state, the reply a later
-//!    push/pull with node 0 would get, and calls `join_finished` (queueing its Serf join
+//!    `role=web`/`role=db`) start. Node 0 merges every other node's join push/pull (as
+//!    its stream handler would), then every node merges node 0's full state (the reply a
+//!    push/pull with node 0 now gets) and calls `join_finished` (queueing its Serf join
 //!    intent). The exchanges go through the cores' stream handlers with no network delay
 //!    and no clock advance. Every broadcast queue is then emptied
 //!    ([`serf_core::Serf::discard_broadcasts`]): it holds only alive messages and join
@@ -231,8 +231,14 @@ fn form(sim: &mut Sim<Serf>, ids: &[NodeId]) {
     for &i in rest {
         let req = sim.with_core(i, |s, _| s.join_request(false));
         let msg = decode(sim, seed, &req);
-        let from = sim.addr(i);
-        sim.with_core(seed, |s, now| s.handle_stream(now, from, msg));
+        // The seed merges the joiner's state as its stream handler would; the reply it
+        // would build is superseded by the full state every node merges below.
+        let r = sim.with_core(seed, |s, now| {
+            s.handle_stream_result(now, StreamPurpose::PushPull, Ok(msg))
+        });
+        if let Err(e) = r {
+            panic!("formation: the seed could not merge node {i}: {e}");
+        }
     }
     sim.with_core(seed, |s, _| s.discard_broadcasts());
     let full = sim.with_core(seed, |s, _| s.join_request(false));
