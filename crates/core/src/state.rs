@@ -6,12 +6,12 @@ use crate::clock::LamportClock;
 pub use crate::config::SerfConfig;
 pub use crate::member::{Event, Member, MemberStatus};
 use serf_membership::queue::{retransmit_limit, BroadcastQueue};
-use serf_membership::{Delegate, Info, Interner, Name, Node};
+use serf_membership::{Delegate, Info, Interner, Name, Node, OptStamp};
 use serf_wire::serf::{
     decode_tags, encode_tags, JoinIntent, LeaveIntent, PushPullState, SerfMessage, UserEvent,
     UserEventsSlot,
 };
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,7 +49,7 @@ pub(crate) struct Rec {
     /// Member clock of the last accepted intent.
     pub(crate) status_ltime: u64,
     /// When it became failed or left.
-    pub(crate) leave_time: Option<Duration>,
+    pub(crate) leave: OptStamp,
 }
 
 impl Rec {
@@ -63,12 +63,17 @@ impl Rec {
             status: self.status,
             vsn: self.info.vsn,
             status_ltime: self.status_ltime,
-            leave_time: self.leave_time,
+            leave_time: self.leave_time(),
         }
     }
 
     pub(crate) fn name(&self) -> &str {
         &self.info.name
+    }
+
+    /// When it became failed or left.
+    pub(crate) fn leave_time(&self) -> Option<Duration> {
+        self.leave.get()
     }
 
     /// Tags (order as received), decoded once per identity.
@@ -89,7 +94,11 @@ struct Intent {
 pub struct SerfState {
     pub(crate) name: String,
     pub(crate) cfg: SerfConfig,
-    pub(crate) members: HashMap<Name, Rec>,
+    /// By name (a B-tree packs records more densely than a hash table, and iterates in a
+    /// deterministic order).
+    pub(crate) members: BTreeMap<Name, Rec>,
+    /// `members.len()` when the map was last repacked (see [`SerfState::pack_members`]).
+    members_packed: usize,
     /// Interns member identities (the memberlist's interner, see [`serf_membership::info`]).
     pub(crate) interner: Interner,
     pub(crate) clock: LamportClock,
@@ -151,7 +160,8 @@ impl SerfState {
         SerfState {
             name,
             cfg,
-            members: HashMap::new(),
+            members: BTreeMap::new(),
+            members_packed: 0,
             interner: Interner::new(),
             clock,
             event_clock,
@@ -379,14 +389,19 @@ impl SerfState {
 
     /// Returns whether to re-broadcast.
     pub(crate) fn handle_join_intent(&mut self, msg: &JoinIntent) -> bool {
-        self.clock.witness(msg.ltime);
-        let Some(m) = self.members.get_mut(msg.node.as_str()) else {
-            return self.upsert_intent(&msg.node, true, msg.ltime);
+        self.join_intent(&msg.node, msg.ltime)
+    }
+
+    /// [`SerfState::handle_join_intent`] without building the message.
+    pub(crate) fn join_intent(&mut self, node: &str, ltime: u64) -> bool {
+        self.clock.witness(ltime);
+        let Some(m) = self.members.get_mut(node) else {
+            return self.upsert_intent(node, true, ltime);
         };
-        if msg.ltime <= m.status_ltime {
+        if ltime <= m.status_ltime {
             return false;
         }
-        m.status_ltime = msg.ltime;
+        m.status_ltime = ltime;
         if m.status == MemberStatus::Leaving {
             m.status = MemberStatus::Alive;
         }
@@ -432,7 +447,7 @@ impl SerfState {
             MemberStatus::Failed => {
                 m.status = MemberStatus::Left;
                 // Keep the time it failed (tombstone timing counts from there, as in Go).
-                m.leave_time = m.leave_time.or(Some(now));
+                m.leave = OptStamp::new(m.leave_time().or(Some(now)));
                 let ev = m.member();
                 info!("EventMemberLeave (forced): {} {}", ev.name, ev.addr);
                 self.emit(Event::MemberLeave(ev));
@@ -511,6 +526,17 @@ impl SerfState {
         true
     }
 
+    /// Rebuilds the member map once it doubled since the last rebuild: members learned in
+    /// bulk (a join's push/pull) arrive in name order, which leaves the B-tree's nodes half
+    /// full; a bulk build from sorted order packs them.
+    pub(crate) fn pack_members(&mut self) {
+        let n = self.members.len();
+        if n >= 64 && n >= 2 * self.members_packed {
+            self.members = std::mem::take(&mut self.members).into_iter().collect();
+            self.members_packed = n;
+        }
+    }
+
     /// The shared identity of what memberlist reports.
     fn info_of(&self, node: &Node) -> Arc<Info> {
         self.interner
@@ -532,7 +558,7 @@ impl SerfState {
         let reap: Vec<String> = self
             .members
             .values()
-            .filter(|m| match (m.status, m.leave_time) {
+            .filter(|m| match (m.status, m.leave_time()) {
                 (MemberStatus::Failed, Some(t)) => now.saturating_sub(t) > rt,
                 (MemberStatus::Left, Some(t)) => now.saturating_sub(t) > tt,
                 _ => false,

@@ -17,6 +17,47 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+/// An instant of driver time (a `Duration` since the driver's origin) in 8 bytes instead
+/// of 16: nanoseconds, exact up to 584 years.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Stamp(u64);
+
+impl Stamp {
+    /// `d`, saturated at 584 years.
+    pub fn new(d: Duration) -> Self {
+        Stamp(
+            u64::try_from(d.as_nanos())
+                .unwrap_or(u64::MAX - 1)
+                .min(u64::MAX - 1),
+        )
+    }
+
+    /// The instant.
+    pub fn get(self) -> Duration {
+        Duration::from_nanos(self.0)
+    }
+}
+
+/// An optional [`Stamp`] in 8 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OptStamp(u64);
+
+impl OptStamp {
+    /// No instant.
+    pub const NONE: OptStamp = OptStamp(u64::MAX);
+
+    /// `d` or none.
+    pub fn new(d: Option<Duration>) -> Self {
+        d.map_or(Self::NONE, |d| OptStamp(Stamp::new(d).0))
+    }
+
+    /// The instant, if any.
+    pub fn get(self) -> Option<Duration> {
+        (self.0 != u64::MAX).then(|| Duration::from_nanos(self.0))
+    }
+}
 
 /// A member name: one shared allocation per distinct name (a thin pointer to it).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -17,7 +17,7 @@ pub mod rng;
 pub mod suspicion;
 
 pub use config::Config;
-pub use info::{Info, Interner, Name};
+pub use info::{Info, Interner, Name, OptStamp, Stamp};
 pub use machine::Machine;
 pub use memberlist::{
     Delegate, Memberlist, NoDelegate, Node, Stats, StreamPurpose, Timer, Transmit,

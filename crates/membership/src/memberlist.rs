@@ -7,7 +7,7 @@
 //! chosen by the driver; randomness comes from the seed given to [`Memberlist::new`].
 
 use crate::config::Config;
-use crate::info::{Info, Name};
+use crate::info::{Info, Name, Stamp};
 use crate::queue::{retransmit_limit, BroadcastQueue};
 use crate::rng::Rng;
 use crate::suspicion::{self, Suspicion};
@@ -55,7 +55,7 @@ struct Rec {
     info: Arc<Info>,
     incarnation: u32,
     state: NodeStateKind,
-    state_change: Duration,
+    state_change: Stamp,
 }
 
 impl Rec {
@@ -67,7 +67,7 @@ impl Rec {
             meta: self.info.meta.to_vec(),
             incarnation: self.incarnation,
             state: self.state,
-            state_change: self.state_change,
+            state_change: self.state_change.get(),
             vsn: self.info.vsn,
         }
     }
@@ -262,6 +262,8 @@ pub struct Memberlist<D> {
     rng: Rng,
     /// Ordered by name, so every iteration (and every random pick) depends only on the seed.
     nodes: BTreeMap<Name, Rec>,
+    /// `nodes.len()` when the map was last repacked (see `merge_remote`).
+    nodes_packed: usize,
     probe_list: Vec<Name>,
     probe_index: usize,
     incarnation: u32,
@@ -301,6 +303,7 @@ impl<D: Delegate> Memberlist<D> {
             delegate,
             rng,
             nodes: BTreeMap::new(),
+            nodes_packed: 0,
             probe_list: Vec::new(),
             probe_index: 0,
             incarnation: 0,
@@ -419,6 +422,16 @@ impl<D: Delegate> Memberlist<D> {
         self.queue = BroadcastQueue::new();
     }
 
+    /// Re-arms the periodic push/pull at a uniformly random point of its current interval
+    /// (scaled by cluster size), where it sits in a cluster that has been running for a
+    /// while. A node arms it when it starts, with the unscaled interval; a simulator that
+    /// fast-forwards a formation calls this once the node knows the whole cluster, so
+    /// that push/pulls are spread as in steady state rather than all due in the first
+    /// interval.
+    pub fn rephase_push_pull(&mut self, now: Duration) {
+        self.next_push_pull = now + self.push_pull_interval().mul_f64(self.rng.unit());
+    }
+
     fn estimated_nodes(&self) -> usize {
         self.nodes.len()
     }
@@ -480,7 +493,7 @@ impl<D: Delegate> Memberlist<D> {
         for (_, name) in expired {
             if let Some(s) = self.suspicions.remove(&name) {
                 let still = self.nodes.get(name.as_str()).is_some_and(|n| {
-                    n.state == NodeStateKind::Suspect && n.state_change == s.start
+                    n.state == NodeStateKind::Suspect && n.state_change.get() == s.start
                 });
                 if still {
                     // The accuser's own suspicion is not a confirmation.

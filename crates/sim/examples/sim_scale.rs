@@ -16,6 +16,11 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+/// The simulation allocates and frees billions of small objects over a large heap
+/// (formation, push/pull merges); glibc's allocator spends most of the time coalescing.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "../tests/support/dissemination.rs"]
 mod support;
 

@@ -140,11 +140,15 @@ impl Delegate for SerfState {
         if pp.query_ltime > 0 {
             self.query_clock.witness(pp.query_ltime - 1);
         }
-        let status: HashMap<&str, u64> = pp
-            .status_ltimes
-            .iter()
-            .map(|(n, t)| (n.as_str(), *t))
-            .collect();
+        // (Built only when needed: a push/pull of a large cluster rarely lists left members.)
+        let status: HashMap<&str, u64> = if pp.left_members.is_empty() {
+            HashMap::new()
+        } else {
+            pp.status_ltimes
+                .iter()
+                .map(|(n, t)| (n.as_str(), *t))
+                .collect()
+        };
         for name in &pp.left_members {
             let ltime = status
                 .get(name.as_str())
@@ -160,14 +164,12 @@ impl Delegate for SerfState {
         let left: std::collections::HashSet<&str> =
             pp.left_members.iter().map(String::as_str).collect();
         for (name, ltime) in &pp.status_ltimes {
-            if left.contains(name.as_str()) {
+            if !left.is_empty() && left.contains(name.as_str()) {
                 continue;
             }
-            self.handle_join_intent(&JoinIntent {
-                ltime: *ltime,
-                node: name.clone(),
-            });
+            self.join_intent(name, *ltime);
         }
+        self.pack_members();
         if join && self.event_join_ignore {
             self.event_min_time = self.event_min_time.max(pp.event_ltime);
         }
@@ -189,12 +191,12 @@ impl Delegate for SerfState {
         let intent = self.recent_intents.remove(&node.name);
         let mut returned = false;
         let m = match self.members.entry(info.name.clone()) {
-            std::collections::hash_map::Entry::Vacant(v) => {
+            std::collections::btree_map::Entry::Vacant(v) => {
                 let mut m = Rec {
                     info: Arc::clone(&info),
                     status: MemberStatus::Alive,
                     status_ltime: 0,
-                    leave_time: None,
+                    leave: OptStamp::NONE,
                 };
                 if let Some(i) = intent {
                     m.status_ltime = i.ltime;
@@ -204,10 +206,10 @@ impl Delegate for SerfState {
                 }
                 v.insert(m)
             }
-            std::collections::hash_map::Entry::Occupied(o) => {
+            std::collections::btree_map::Entry::Occupied(o) => {
                 let m = o.into_mut();
                 let flapped = m.status == MemberStatus::Failed
-                    && m.leave_time
+                    && m.leave_time()
                         .is_some_and(|t| now.saturating_sub(t) < FLAP_TIMEOUT);
                 if flapped {
                     metrics::counter!("serf.member.flap").increment(1);
@@ -217,7 +219,7 @@ impl Delegate for SerfState {
                 m
             }
         };
-        m.leave_time = None;
+        m.leave = OptStamp::NONE;
         m.info = info;
         let ev = m.member();
         metrics::counter!("serf.member.join").increment(1);
@@ -236,7 +238,7 @@ impl Delegate for SerfState {
         match m.status {
             MemberStatus::Leaving => {
                 m.status = MemberStatus::Left;
-                m.leave_time = Some(now);
+                m.leave = OptStamp::new(Some(now));
                 let ev = m.member();
                 metrics::counter!("serf.member.left").increment(1);
                 info!("EventMemberLeave: {} {}", ev.name, ev.addr);
@@ -244,7 +246,7 @@ impl Delegate for SerfState {
             }
             MemberStatus::Alive => {
                 m.status = MemberStatus::Failed;
-                m.leave_time = Some(now);
+                m.leave = OptStamp::new(Some(now));
                 let ev = m.member();
                 metrics::counter!("serf.member.failed").increment(1);
                 info!("EventMemberFailed: {} {}", ev.name, ev.addr);

@@ -50,7 +50,7 @@ impl<D: Delegate> Memberlist<D> {
             n.name() != me
                 && match n.state {
                     NodeStateKind::Alive | NodeStateKind::Suspect => true,
-                    NodeStateKind::Dead => now.saturating_sub(n.state_change) <= ttl,
+                    NodeStateKind::Dead => now.saturating_sub(n.state_change.get()) <= ttl,
                     NodeStateKind::Left => false,
                 }
         });
@@ -220,6 +220,15 @@ impl<D: Delegate> Memberlist<D> {
                     },
                 ),
             }
+        }
+        // Nodes learned in bulk arrive in name order, which leaves the B-tree's nodes half
+        // full: once the map doubled since the last time, rebuild it from sorted order
+        // (packed full) and trim the probe list's spare capacity.
+        let n = self.nodes.len();
+        if n >= 64 && n >= 2 * self.nodes_packed {
+            self.nodes = std::mem::take(&mut self.nodes).into_iter().collect();
+            self.nodes_packed = n;
+            self.probe_list.shrink_to_fit();
         }
         if !pp.user_state.is_empty() {
             self.delegate

@@ -270,7 +270,7 @@ impl<D: Delegate> Memberlist<D> {
             .filter(|(_, n)| {
                 n.name() != me
                     && n.state == NodeStateKind::Dead
-                    && now.saturating_sub(n.state_change) > ttl
+                    && now.saturating_sub(n.state_change.get()) > ttl
             })
             .map(|(k, _)| k.clone())
             .collect();

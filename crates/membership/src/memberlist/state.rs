@@ -49,7 +49,7 @@ impl<D: Delegate> Memberlist<D> {
                     info,
                     incarnation: 0,
                     state: NodeStateKind::Dead,
-                    state_change: now,
+                    state_change: Stamp::new(now),
                 };
                 self.nodes.insert(name.clone(), n);
                 // At a random offset. Up to EXHAUSTIVE_PICK_MAX nodes, inserted there
@@ -67,7 +67,7 @@ impl<D: Delegate> Memberlist<D> {
             Some(st) if st.info.addr != a.addr || st.info.port != a.port => {
                 let reclaim = !self.cfg.dead_node_reclaim_time.is_zero()
                     && st.state == NodeStateKind::Dead
-                    && now.saturating_sub(st.state_change) > self.cfg.dead_node_reclaim_time;
+                    && now.saturating_sub(st.state_change.get()) > self.cfg.dead_node_reclaim_time;
                 if st.state == NodeStateKind::Left || reclaim {
                     info!(
                         "Updating address for left or failed node {} from {}:{} to {}:{}",
@@ -137,7 +137,7 @@ impl<D: Delegate> Memberlist<D> {
                 st.incarnation = inc;
                 if st.state != NodeStateKind::Alive {
                     st.state = NodeStateKind::Alive;
-                    st.state_change = now;
+                    st.state_change = Stamp::new(now);
                 }
             }
             metrics::counter!("memberlist.msg.alive").increment(1);
@@ -184,7 +184,7 @@ impl<D: Delegate> Memberlist<D> {
         if let Some(st) = self.nodes.get_mut(name.as_str()) {
             st.incarnation = inc;
             st.state = NodeStateKind::Suspect;
-            st.state_change = now;
+            st.state_change = Stamp::new(now);
         }
         let n = self.estimated_nodes();
         let (min, max, k) = suspicion::bounds(
@@ -227,7 +227,7 @@ impl<D: Delegate> Memberlist<D> {
             } else {
                 NodeStateKind::Dead
             };
-            st.state_change = now;
+            st.state_change = Stamp::new(now);
         }
         if let Some(st) = self.nodes.get(name.as_str()).map(Rec::node) {
             self.delegate.notify_leave(now, &st);

@@ -14,7 +14,10 @@
 //!    intents about nodes everyone already knows, which a real cluster would keep
 //!    retransmitting for `N * retransmit_limit` transmissions per node (about ten virtual
 //!    minutes at 10,000 nodes) before going quiet. The cluster starts quiet, as Serf's
-//!    convergence model assumes.
+//!    convergence model assumes. Each node's periodic push/pull is re-armed at a random
+//!    point of its cluster-size-scaled interval (`rephase_push_pull`), where it sits in a
+//!    cluster that has run for a while (a node arms it at start with the unscaled 30 s,
+//!    which would make every node push/pull its full state within the first 30 s).
 //! 2. From then on the loss is `L` and the simulator runs every node's timers and packets.
 //!    At 1 s, 4 s and 7 s a random node fires a user event; the drive hook records the
 //!    exact virtual time each node's Serf emits it. `event_t99_9_s` is the worst of the
@@ -249,13 +252,17 @@ fn form(sim: &mut Sim<Serf>, ids: &[NodeId]) {
             let r = s.handle_stream_result(now, StreamPurpose::Join, Ok(msg));
             s.join_finished(1);
             s.discard_broadcasts();
+            s.memberlist_mut().rephase_push_pull(now);
             r
         });
         if let Err(e) = r {
             panic!("formation: node {i} could not merge the seed's state: {e}");
         }
     }
-    sim.with_core(seed, |s, _| s.discard_broadcasts());
+    sim.with_core(seed, |s, now| {
+        s.discard_broadcasts();
+        s.memberlist_mut().rephase_push_pull(now);
+    });
 }
 
 /// Runs the scenario once.
