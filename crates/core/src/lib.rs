@@ -149,9 +149,7 @@ impl Serf {
     /// Next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
         loop {
-            let Some(ev) = self.ml.delegate_mut().poll_event() else {
-                return None;
-            };
+            let ev = self.ml.delegate_mut().poll_event()?;
             match self.key_op_event(&ev) {
                 Some(Some(done)) => return Some(done),
                 Some(None) => {}

@@ -7,7 +7,7 @@
 //! chosen by the driver; randomness comes from the seed given to [`Memberlist::new`].
 
 use crate::config::Config;
-use crate::info::{Info, Name, Stamp};
+use crate::info::{Name, Stamp};
 use crate::queue::{retransmit_limit, BroadcastQueue};
 use crate::rng::Rng;
 use crate::suspicion::{self, Suspicion};
@@ -23,204 +23,15 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::{debug, info, warn};
 
+mod driver;
 mod gossip;
+mod node;
 mod probe;
 mod state;
 
-/// What memberlist knows about one node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
-    /// Name.
-    pub name: String,
-    /// IP.
-    pub addr: IpAddr,
-    /// Port.
-    pub port: u16,
-    /// Metadata.
-    pub meta: Vec<u8>,
-    /// Incarnation.
-    pub incarnation: u32,
-    /// State.
-    pub state: NodeStateKind,
-    /// When the state last changed.
-    pub state_change: Duration,
-    /// `[PMin, PMax, PCur, DMin, DMax, DCur]`.
-    pub vsn: [u8; 6],
-}
-
-/// One record of the node map: the shared identity and this node's view of it (what
-/// [`Node`] shows, without a copy of the name and metadata per record).
-#[derive(Debug, Clone)]
-struct Rec {
-    info: Arc<Info>,
-    incarnation: u32,
-    state: NodeStateKind,
-    state_change: Stamp,
-}
-
-impl Rec {
-    fn node(&self) -> Node {
-        Node {
-            name: self.info.name.to_string(),
-            addr: self.info.addr,
-            port: self.info.port,
-            meta: self.info.meta.to_vec(),
-            incarnation: self.incarnation,
-            state: self.state,
-            state_change: self.state_change.get(),
-            vsn: self.info.vsn,
-        }
-    }
-
-    fn name(&self) -> &str {
-        &self.info.name
-    }
-
-    fn socket_addr(&self) -> SocketAddr {
-        SocketAddr::new(self.info.addr, self.info.port)
-    }
-
-    fn dead_or_left(&self) -> bool {
-        matches!(self.state, NodeStateKind::Dead | NodeStateKind::Left)
-    }
-}
-
-impl Node {
-    /// `addr:port`.
-    pub fn socket_addr(&self) -> SocketAddr {
-        SocketAddr::new(self.addr, self.port)
-    }
-
-    /// Dead or left.
-    pub fn dead_or_left(&self) -> bool {
-        matches!(self.state, NodeStateKind::Dead | NodeStateKind::Left)
-    }
-}
-
-/// Hooks for the layer above (Serf). Every method has a do-nothing default.
-pub trait Delegate {
-    /// Local node metadata (at most `limit` bytes).
-    fn node_meta(&mut self, _limit: usize) -> Vec<u8> {
-        Vec::new()
-    }
-    /// A user message arrived.
-    fn notify_msg(&mut self, _now: Duration, _msg: &[u8]) {}
-    /// Messages to piggyback, each at most `limit - overhead` bytes in all.
-    fn get_broadcasts(&mut self, _overhead: usize, _limit: usize) -> Vec<Vec<u8>> {
-        Vec::new()
-    }
-    /// State for a push/pull.
-    fn local_state(&mut self, _join: bool) -> Vec<u8> {
-        Vec::new()
-    }
-    /// State received in a push/pull.
-    fn merge_remote_state(&mut self, _now: Duration, _buf: &[u8], _join: bool) {}
-    /// A node joined (or came back).
-    fn notify_join(&mut self, _now: Duration, _node: &Node) {}
-    /// A node died or left.
-    fn notify_leave(&mut self, _now: Duration, _node: &Node) {}
-    /// A node's metadata changed.
-    fn notify_update(&mut self, _now: Duration, _node: &Node) {}
-    /// Another node claims a known name from another address.
-    fn notify_conflict(&mut self, _existing: &Node, _other: &Node) {}
-    /// Payload for acks to direct pings.
-    fn ack_payload(&mut self) -> Vec<u8> {
-        Vec::new()
-    }
-    /// A probe was answered with a payload.
-    fn notify_ping_complete(
-        &mut self,
-        _now: Duration,
-        _node: &Node,
-        _rtt: Duration,
-        _payload: &[u8],
-    ) {
-    }
-}
-
-/// A delegate that does nothing.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoDelegate;
-impl Delegate for NoDelegate {}
-
-/// Something the driver must send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Transmit {
-    /// A framed UDP datagram.
-    Packet {
-        /// Destination.
-        to: SocketAddr,
-        /// Bytes.
-        data: Vec<u8>,
-    },
-    /// Open a stream to `to` within `timeout`, write `data`, read one framed reply, and
-    /// hand the outcome to [`Machine::handle_stream_result`](crate::Machine::handle_stream_result)
-    /// with this `purpose`.
-    Stream {
-        /// Destination.
-        to: SocketAddr,
-        /// Framed request.
-        data: Vec<u8>,
-        /// Time allowed for connecting, writing and reading the reply.
-        timeout: Duration,
-        /// What the exchange is for.
-        purpose: StreamPurpose,
-    },
-}
-
-/// The membership core's timers (see [`Memberlist::timers`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Timer {
-    /// The next probe round.
-    Probe,
-    /// A probe got no direct ack in time: ask others to probe (indirect pings).
-    IndirectProbe,
-    /// The probe round's deadline: the target is suspected if nobody acked.
-    ProbeTimeout,
-    /// The next gossip round.
-    Gossip,
-    /// The next anti-entropy push/pull.
-    PushPull,
-    /// A suspicion timeout (one per suspected node).
-    Suspicion,
-    /// A relayed ping expires (and a nack may be due).
-    RelayExpiry,
-}
-
-/// What a stream exchange is for; the driver passes it back with the reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreamPurpose {
-    /// A join push/pull the driver started (the reply is merged; errors are reported).
-    Join,
-    /// Periodic anti-entropy push/pull, or Serf's reconnect.
-    PushPull,
-    /// TCP fallback ping expecting an ack with this sequence number.
-    Ping {
-        /// Sequence number expected in the ack.
-        seq: u32,
-    },
-}
-
-/// Counters for observability and tests.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Stats {
-    /// Datagrams received.
-    pub packets_in: u64,
-    /// Datagrams dropped as undecodable (bad CRC, decryption, malformed).
-    pub packets_dropped: u64,
-    /// Messages inside datagrams that failed to decode.
-    pub messages_dropped: u64,
-    /// Datagrams sent.
-    pub packets_out: u64,
-    /// Probes that failed.
-    pub probes_failed: u64,
-    /// Times we refuted an accusation.
-    pub refutations: u64,
-    /// Push/pulls refused by the version check.
-    pub push_pull_rejected: u64,
-    /// Gossip rounds run (the driver times the timer step that ran one).
-    pub gossip_rounds: u64,
-}
+pub use driver::{Stats, StreamPurpose, Timer, Transmit};
+use node::Rec;
+pub use node::{Delegate, NoDelegate, Node};
 
 #[derive(Debug)]
 struct Probe {
@@ -713,6 +524,13 @@ impl<D: Delegate> Memberlist<D> {
             StreamMsg::Err(e) => Err(format!("remote error: {}", e.error)),
             _ => Err("unexpected reply to push/pull".to_string()),
         }
+    }
+
+    /// Merges a push/pull's state (what [`Memberlist::handle_push_pull_reply`] does with a
+    /// push/pull reply) from a borrowed message: a simulator hands thousands of nodes the
+    /// same decoded state without copying it for each.
+    pub fn merge_push_pull(&mut self, now: Duration, pp: &PushPull) -> Result<(), String> {
+        self.merge_remote(now, pp)
     }
 
     /// The outcome of a stream exchange asked for by [`Transmit::Stream`] (or a join the

@@ -41,6 +41,7 @@ use crate::support::{nodes_for, serf_model_time_lan};
 use serf_core::{Event, QueryParams, Serf, SerfConfig};
 use serf_membership::{Config, Rng, StreamPurpose};
 use serf_sim::{NodeId, Sim, PORT};
+use serf_wire::stream::StreamMsg;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -219,7 +220,7 @@ fn secs(s: f64) -> Duration {
 }
 
 /// Decodes a framed stream message with `node`'s stream options.
-fn decode(sim: &Sim<Serf>, node: NodeId, buf: &[u8]) -> serf_wire::stream::StreamMsg {
+fn decode(sim: &Sim<Serf>, node: NodeId, buf: &[u8]) -> StreamMsg {
     match sim.core(node).memberlist().decode_stream(buf) {
         Ok((m, _)) => m,
         Err(e) => panic!("formation: undecodable push/pull: {e}"),
@@ -245,11 +246,14 @@ fn form(sim: &mut Sim<Serf>, ids: &[NodeId]) {
     }
     sim.with_core(seed, |s, _| s.discard_broadcasts());
     let full = sim.with_core(seed, |s, _| s.join_request(false));
-    let full = decode(sim, seed, &full);
+    let StreamMsg::PushPull(full) = decode(sim, seed, &full) else {
+        panic!("formation: the seed's state is not a push/pull");
+    };
     for &i in rest {
-        let msg = full.clone();
         let r = sim.with_core(i, |s, now| {
-            let r = s.handle_stream_result(now, StreamPurpose::Join, Ok(msg));
+            // What `handle_stream_result` does with a push/pull reply, without a copy of
+            // the state per node.
+            let r = s.memberlist_mut().merge_push_pull(now, &full);
             s.join_finished(1);
             s.discard_broadcasts();
             s.memberlist_mut().rephase_push_pull(now);
@@ -389,7 +393,7 @@ pub(crate) fn run(p: &ScaleParams) -> ScaleResult {
     }
     let peak_kib = proc_status_kib("VmHWM");
     let pairs = (n * n) as f64;
-    ScaleResult {
+    let result = ScaleResult {
         params: p.clone(),
         wall_s: started.elapsed().as_secs_f64(),
         form_wall_s,
@@ -406,5 +410,10 @@ pub(crate) fn run(p: &ScaleParams) -> ScaleResult {
         query_responses: r.responses,
         sim_events: sim.events_processed(),
         packets: sim.stats().packets_sent - before.packets_sent,
-    }
+    };
+    drop(r);
+    // Freeing N² records one by one takes minutes at 10,000 nodes; the caller is about
+    // to report and exit, so the simulation is left to the end of the process.
+    std::mem::forget(sim);
+    result
 }
