@@ -96,6 +96,7 @@ impl Serf {
         ml_cfg.delegate_protocol_version = cfg.protocol;
         let mut state = SerfState::new(ml_cfg.name.clone(), cfg, ml_cfg.retransmit_mult);
         state.advertise = SocketAddr::new(ml_cfg.addr, ml_cfg.port);
+        state.interner = ml_cfg.interner.clone();
         state.rng = serf_membership::Rng::new(seed ^ 0x5e4f_5e4f);
         state.now = now;
         state.next_reap = now + state.cfg.reap_interval;
@@ -133,15 +134,22 @@ impl Serf {
         &self.ml.config().name
     }
 
+    /// Drops every queued broadcast, memberlist's and Serf's, unsent: for simulators that
+    /// fast-forward a cluster's formation (see [`Memberlist::discard_broadcasts`]).
+    pub fn discard_broadcasts(&mut self) {
+        self.ml.discard_broadcasts();
+        self.ml.delegate_mut().discard_broadcasts();
+    }
+
     /// Every member Serf knows (alive, leaving, left, failed).
     pub fn members(&self) -> Vec<Member> {
-        self.state().members().cloned().collect()
+        self.state().members().collect()
     }
 
     /// Next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
         loop {
-            let ev = self.ml.delegate_mut().events.pop_front()?;
+            let ev = self.ml.delegate_mut().poll_event()?;
             match self.key_op_event(&ev) {
                 Some(Some(done)) => return Some(done),
                 Some(None) => {}
@@ -455,7 +463,12 @@ impl Serf {
             .members
             .values()
             .filter(|m| m.status == MemberStatus::Failed)
-            .map(|m| (m.name.clone(), SocketAddr::new(m.addr, m.port)))
+            .map(|m| {
+                (
+                    m.name().to_string(),
+                    SocketAddr::new(m.info.addr, m.info.port),
+                )
+            })
             .collect();
         if failed.is_empty() {
             return;
@@ -651,7 +664,7 @@ impl Serf {
                     }
                     let st = self.ml.delegate_mut();
                     let name = st.name.clone();
-                    if let Some(m) = st.members.get_mut(&name) {
+                    if let Some(m) = st.members.get_mut(name.as_str()) {
                         m.status = MemberStatus::Left;
                     }
                     LeavePhase::Done

@@ -6,13 +6,14 @@ use crate::clock::LamportClock;
 pub use crate::config::SerfConfig;
 pub use crate::member::{Event, Member, MemberStatus};
 use serf_membership::queue::{retransmit_limit, BroadcastQueue};
-use serf_membership::{Delegate, Node};
+use serf_membership::{Delegate, Info, Interner, Name, Node, OptStamp};
 use serf_wire::serf::{
     decode_tags, encode_tags, JoinIntent, LeaveIntent, PushPullState, SerfMessage, UserEvent,
     UserEventsSlot,
 };
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::{debug, info, warn};
 
@@ -31,10 +32,55 @@ pub const QUEUE_DEPTH_WARNING: usize = 128;
 /// A failed member back within this long counts as a flap (Serf's `FlapTimeout`).
 pub const FLAP_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Capacity the event queue keeps once drained.
+const EVENTS_KEPT_CAPACITY: usize = 64;
+
 /// Resync push/pulls allowed at once (see [`SerfState::queue_resync`]).
 const RESYNC_BURST: f64 = 8.0;
 /// Resync push/pulls allowed per second beyond the burst.
 const RESYNC_PER_SEC: f64 = 1.0;
+
+/// One member as this node's Serf sees it: the identity it last learned (shared with
+/// memberlist and, through the interner, with other nodes) and its own view.
+#[derive(Debug, Clone)]
+pub(crate) struct Rec {
+    pub(crate) info: Arc<Info>,
+    pub(crate) status: MemberStatus,
+    /// Member clock of the last accepted intent.
+    pub(crate) status_ltime: u64,
+    /// When it became failed or left.
+    pub(crate) leave: OptStamp,
+}
+
+impl Rec {
+    /// The application's copy.
+    pub(crate) fn member(&self) -> Member {
+        Member {
+            name: self.info.name.to_string(),
+            addr: self.info.addr,
+            port: self.info.port,
+            tags: self.tags().to_vec(),
+            status: self.status,
+            vsn: self.info.vsn,
+            status_ltime: self.status_ltime,
+            leave_time: self.leave_time(),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// When it became failed or left.
+    pub(crate) fn leave_time(&self) -> Option<Duration> {
+        self.leave.get()
+    }
+
+    /// Tags (order as received), decoded once per identity.
+    pub(crate) fn tags(&self) -> &[(String, String)] {
+        self.info.decoded_meta(decode_tags)
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Intent {
@@ -48,7 +94,13 @@ struct Intent {
 pub struct SerfState {
     pub(crate) name: String,
     pub(crate) cfg: SerfConfig,
-    pub(crate) members: HashMap<String, Member>,
+    /// By name (a B-tree packs records more densely than a hash table, and iterates in a
+    /// deterministic order).
+    pub(crate) members: BTreeMap<Name, Rec>,
+    /// `members.len()` when the map was last repacked (see [`SerfState::pack_members`]).
+    members_packed: usize,
+    /// Interns member identities (the memberlist's interner, see [`serf_membership::info`]).
+    pub(crate) interner: Interner,
     pub(crate) clock: LamportClock,
     pub(crate) event_clock: LamportClock,
     pub(crate) query_clock: LamportClock,
@@ -108,7 +160,9 @@ impl SerfState {
         SerfState {
             name,
             cfg,
-            members: HashMap::new(),
+            members: BTreeMap::new(),
+            members_packed: 0,
+            interner: Interner::new(),
             clock,
             event_clock,
             query_clock,
@@ -167,13 +221,13 @@ impl SerfState {
     }
 
     /// Every member.
-    pub fn members(&self) -> impl Iterator<Item = &Member> {
-        self.members.values()
+    pub fn members(&self) -> impl Iterator<Item = Member> + '_ {
+        self.members.values().map(Rec::member)
     }
 
     /// One member.
-    pub fn member(&self, name: &str) -> Option<&Member> {
-        self.members.get(name)
+    pub fn member(&self, name: &str) -> Option<Member> {
+        self.members.get(name).map(Rec::member)
     }
 
     /// The Serf configuration.
@@ -210,6 +264,15 @@ impl SerfState {
         )
     }
 
+    /// Drops every message waiting in the Serf queues (intents, queries, events), unsent.
+    /// For simulators that fast-forward a cluster's formation (see
+    /// [`serf_membership::Memberlist::discard_broadcasts`]); a running node never needs it.
+    pub fn discard_broadcasts(&mut self) {
+        self.intents = BroadcastQueue::new();
+        self.query_queue = BroadcastQueue::new();
+        self.event_queue = BroadcastQueue::new();
+    }
+
     /// Our network coordinate, or a node's as learned from its last ping ack.
     pub fn coordinate(&self, node: &str) -> Option<crate::coordinate::Coordinate> {
         if node == self.name {
@@ -236,7 +299,12 @@ impl SerfState {
 
     /// Next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let ev = self.events.pop_front();
+        if ev.is_none() && self.events.capacity() > EVENTS_KEPT_CAPACITY {
+            // A burst (a join merging thousands of members) must not pin its buffer.
+            self.events.shrink_to(EVENTS_KEPT_CAPACITY);
+        }
+        ev
     }
 
     /// Fires a user event (Go's size checks and error texts) and queues it for gossip.
@@ -321,14 +389,19 @@ impl SerfState {
 
     /// Returns whether to re-broadcast.
     pub(crate) fn handle_join_intent(&mut self, msg: &JoinIntent) -> bool {
-        self.clock.witness(msg.ltime);
-        let Some(m) = self.members.get_mut(&msg.node) else {
-            return self.upsert_intent(&msg.node, true, msg.ltime);
+        self.join_intent(&msg.node, msg.ltime)
+    }
+
+    /// [`SerfState::handle_join_intent`] without building the message.
+    pub(crate) fn join_intent(&mut self, node: &str, ltime: u64) -> bool {
+        self.clock.witness(ltime);
+        let Some(m) = self.members.get_mut(node) else {
+            return self.upsert_intent(node, true, ltime);
         };
-        if msg.ltime <= m.status_ltime {
+        if ltime <= m.status_ltime {
             return false;
         }
-        m.status_ltime = msg.ltime;
+        m.status_ltime = ltime;
         if m.status == MemberStatus::Leaving {
             m.status = MemberStatus::Alive;
         }
@@ -339,7 +412,7 @@ impl SerfState {
     pub(crate) fn handle_leave_intent(&mut self, msg: &LeaveIntent) -> bool {
         self.clock.witness(msg.ltime);
         let leaving_self = msg.node == self.name;
-        let Some(m) = self.members.get(&msg.node) else {
+        let Some(m) = self.members.get(msg.node.as_str()) else {
             return self.upsert_intent(&msg.node, false, msg.ltime);
         };
         if msg.ltime <= m.status_ltime {
@@ -359,7 +432,7 @@ impl SerfState {
             return false;
         }
         let now = self.now;
-        let Some(m) = self.members.get_mut(&msg.node) else {
+        let Some(m) = self.members.get_mut(msg.node.as_str()) else {
             return false;
         };
         m.status_ltime = msg.ltime;
@@ -374,8 +447,8 @@ impl SerfState {
             MemberStatus::Failed => {
                 m.status = MemberStatus::Left;
                 // Keep the time it failed (tombstone timing counts from there, as in Go).
-                m.leave_time = m.leave_time.or(Some(now));
-                let ev = m.clone();
+                m.leave = OptStamp::new(m.leave_time().or(Some(now)));
+                let ev = m.member();
                 info!("EventMemberLeave (forced): {} {}", ev.name, ev.addr);
                 self.emit(Event::MemberLeave(ev));
                 if msg.prune {
@@ -401,8 +474,8 @@ impl SerfState {
         self.coord.forget_node(name);
         self.coord_cache.remove(name);
         if let Some(m) = self.members.remove(name) {
-            info!("EventMemberReap (forced): {} {}", name, m.addr);
-            self.emit(Event::MemberReap(m));
+            info!("EventMemberReap (forced): {} {}", name, m.info.addr);
+            self.emit(Event::MemberReap(m.member()));
         }
     }
 
@@ -453,17 +526,21 @@ impl SerfState {
         true
     }
 
-    fn member_from_node(node: &Node) -> Member {
-        Member {
-            name: node.name.clone(),
-            addr: node.addr,
-            port: node.port,
-            tags: decode_tags(&node.meta),
-            status: MemberStatus::Alive,
-            vsn: node.vsn,
-            status_ltime: 0,
-            leave_time: None,
+    /// Rebuilds the member map once it doubled since the last rebuild: members learned in
+    /// bulk (a join's push/pull) arrive in name order, which leaves the B-tree's nodes half
+    /// full; a bulk build from sorted order packs them.
+    pub(crate) fn pack_members(&mut self) {
+        let n = self.members.len();
+        if n >= 64 && n >= 2 * self.members_packed {
+            self.members = std::mem::take(&mut self.members).into_iter().collect();
+            self.members_packed = n;
         }
+    }
+
+    /// The shared identity of what memberlist reports.
+    fn info_of(&self, node: &Node) -> Arc<Info> {
+        self.interner
+            .info(&node.name, node.addr, node.port, &node.meta, node.vsn)
     }
 
     pub(crate) fn handle_timeout(&mut self, now: Duration) {
@@ -481,19 +558,19 @@ impl SerfState {
         let reap: Vec<String> = self
             .members
             .values()
-            .filter(|m| match (m.status, m.leave_time) {
+            .filter(|m| match (m.status, m.leave_time()) {
                 (MemberStatus::Failed, Some(t)) => now.saturating_sub(t) > rt,
                 (MemberStatus::Left, Some(t)) => now.saturating_sub(t) > tt,
                 _ => false,
             })
-            .map(|m| m.name.clone())
+            .map(|m| m.name().to_string())
             .collect();
         for name in reap {
             self.coord.forget_node(&name);
             self.coord_cache.remove(&name);
-            if let Some(m) = self.members.remove(&name) {
+            if let Some(m) = self.members.remove(name.as_str()) {
                 info!("EventMemberReap: {name}");
-                self.emit(Event::MemberReap(m));
+                self.emit(Event::MemberReap(m.member()));
             }
         }
         let ttl = self.cfg.recent_intent_timeout;

@@ -64,6 +64,10 @@ pub struct Config {
     pub label: Vec<u8>,
     /// Depth of the inbound handoff queue (per priority).
     pub handoff_queue_depth: usize,
+    /// Where member names and identities are interned ([`crate::info`]). Clones of a
+    /// configuration share it: a simulator's nodes, built from one template, store each
+    /// name once.
+    pub interner: crate::info::Interner,
 }
 
 /// memberlist protocol range understood.
@@ -103,6 +107,7 @@ impl Config {
             gossip_verify_outgoing: true,
             label: Vec::new(),
             handoff_queue_depth: 1024,
+            interner: crate::info::Interner::new(),
         }
     }
 

@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod info;
 pub mod machine;
 pub mod memberlist;
 pub mod queue;
@@ -16,6 +17,7 @@ pub mod rng;
 pub mod suspicion;
 
 pub use config::Config;
+pub use info::{Info, Interner, Name, OptStamp, Stamp};
 pub use machine::Machine;
 pub use memberlist::{
     Delegate, Memberlist, NoDelegate, Node, Stats, StreamPurpose, Timer, Transmit,

@@ -7,6 +7,7 @@
 //! chosen by the driver; randomness comes from the seed given to [`Memberlist::new`].
 
 use crate::config::Config;
+use crate::info::{Name, Stamp};
 use crate::queue::{retransmit_limit, BroadcastQueue};
 use crate::rng::Rng;
 use crate::suspicion::{self, Suspicion};
@@ -18,170 +19,19 @@ use serf_wire::stream::{self, StreamMsg, StreamOptions};
 use serf_wire::{encode_push_pull, Error as WireError};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::{debug, info, warn};
 
+mod driver;
 mod gossip;
+mod node;
 mod probe;
 mod state;
 
-/// What memberlist knows about one node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
-    /// Name.
-    pub name: String,
-    /// IP.
-    pub addr: IpAddr,
-    /// Port.
-    pub port: u16,
-    /// Metadata.
-    pub meta: Vec<u8>,
-    /// Incarnation.
-    pub incarnation: u32,
-    /// State.
-    pub state: NodeStateKind,
-    /// When the state last changed.
-    pub state_change: Duration,
-    /// `[PMin, PMax, PCur, DMin, DMax, DCur]`.
-    pub vsn: [u8; 6],
-}
-
-impl Node {
-    /// `addr:port`.
-    pub fn socket_addr(&self) -> SocketAddr {
-        SocketAddr::new(self.addr, self.port)
-    }
-
-    /// Dead or left.
-    pub fn dead_or_left(&self) -> bool {
-        matches!(self.state, NodeStateKind::Dead | NodeStateKind::Left)
-    }
-}
-
-/// Hooks for the layer above (Serf). Every method has a do-nothing default.
-pub trait Delegate {
-    /// Local node metadata (at most `limit` bytes).
-    fn node_meta(&mut self, _limit: usize) -> Vec<u8> {
-        Vec::new()
-    }
-    /// A user message arrived.
-    fn notify_msg(&mut self, _now: Duration, _msg: &[u8]) {}
-    /// Messages to piggyback, each at most `limit - overhead` bytes in all.
-    fn get_broadcasts(&mut self, _overhead: usize, _limit: usize) -> Vec<Vec<u8>> {
-        Vec::new()
-    }
-    /// State for a push/pull.
-    fn local_state(&mut self, _join: bool) -> Vec<u8> {
-        Vec::new()
-    }
-    /// State received in a push/pull.
-    fn merge_remote_state(&mut self, _now: Duration, _buf: &[u8], _join: bool) {}
-    /// A node joined (or came back).
-    fn notify_join(&mut self, _now: Duration, _node: &Node) {}
-    /// A node died or left.
-    fn notify_leave(&mut self, _now: Duration, _node: &Node) {}
-    /// A node's metadata changed.
-    fn notify_update(&mut self, _now: Duration, _node: &Node) {}
-    /// Another node claims a known name from another address.
-    fn notify_conflict(&mut self, _existing: &Node, _other: &Node) {}
-    /// Payload for acks to direct pings.
-    fn ack_payload(&mut self) -> Vec<u8> {
-        Vec::new()
-    }
-    /// A probe was answered with a payload.
-    fn notify_ping_complete(
-        &mut self,
-        _now: Duration,
-        _node: &Node,
-        _rtt: Duration,
-        _payload: &[u8],
-    ) {
-    }
-}
-
-/// A delegate that does nothing.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoDelegate;
-impl Delegate for NoDelegate {}
-
-/// Something the driver must send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Transmit {
-    /// A framed UDP datagram.
-    Packet {
-        /// Destination.
-        to: SocketAddr,
-        /// Bytes.
-        data: Vec<u8>,
-    },
-    /// Open a stream to `to` within `timeout`, write `data`, read one framed reply, and
-    /// hand the outcome to [`Machine::handle_stream_result`](crate::Machine::handle_stream_result)
-    /// with this `purpose`.
-    Stream {
-        /// Destination.
-        to: SocketAddr,
-        /// Framed request.
-        data: Vec<u8>,
-        /// Time allowed for connecting, writing and reading the reply.
-        timeout: Duration,
-        /// What the exchange is for.
-        purpose: StreamPurpose,
-    },
-}
-
-/// The membership core's timers (see [`Memberlist::timers`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Timer {
-    /// The next probe round.
-    Probe,
-    /// A probe got no direct ack in time: ask others to probe (indirect pings).
-    IndirectProbe,
-    /// The probe round's deadline: the target is suspected if nobody acked.
-    ProbeTimeout,
-    /// The next gossip round.
-    Gossip,
-    /// The next anti-entropy push/pull.
-    PushPull,
-    /// A suspicion timeout (one per suspected node).
-    Suspicion,
-    /// A relayed ping expires (and a nack may be due).
-    RelayExpiry,
-}
-
-/// What a stream exchange is for; the driver passes it back with the reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreamPurpose {
-    /// A join push/pull the driver started (the reply is merged; errors are reported).
-    Join,
-    /// Periodic anti-entropy push/pull, or Serf's reconnect.
-    PushPull,
-    /// TCP fallback ping expecting an ack with this sequence number.
-    Ping {
-        /// Sequence number expected in the ack.
-        seq: u32,
-    },
-}
-
-/// Counters for observability and tests.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Stats {
-    /// Datagrams received.
-    pub packets_in: u64,
-    /// Datagrams dropped as undecodable (bad CRC, decryption, malformed).
-    pub packets_dropped: u64,
-    /// Messages inside datagrams that failed to decode.
-    pub messages_dropped: u64,
-    /// Datagrams sent.
-    pub packets_out: u64,
-    /// Probes that failed.
-    pub probes_failed: u64,
-    /// Times we refuted an accusation.
-    pub refutations: u64,
-    /// Push/pulls refused by the version check.
-    pub push_pull_rejected: u64,
-    /// Gossip rounds run (the driver times the timer step that ran one).
-    pub gossip_rounds: u64,
-}
+pub use driver::{Stats, StreamPurpose, Timer, Transmit};
+use node::Rec;
+pub use node::{Delegate, NoDelegate, Node};
 
 #[derive(Debug)]
 struct Probe {
@@ -222,8 +72,10 @@ pub struct Memberlist<D> {
     delegate: D,
     rng: Rng,
     /// Ordered by name, so every iteration (and every random pick) depends only on the seed.
-    nodes: BTreeMap<String, Node>,
-    probe_list: Vec<String>,
+    nodes: BTreeMap<Name, Rec>,
+    /// `nodes.len()` when the map was last repacked (see `merge_remote`).
+    nodes_packed: usize,
+    probe_list: Vec<Name>,
     probe_index: usize,
     incarnation: u32,
     seq: u32,
@@ -262,6 +114,7 @@ impl<D: Delegate> Memberlist<D> {
             delegate,
             rng,
             nodes: BTreeMap::new(),
+            nodes_packed: 0,
             probe_list: Vec::new(),
             probe_index: 0,
             incarnation: 0,
@@ -305,19 +158,29 @@ impl<D: Delegate> Memberlist<D> {
         &mut self.delegate
     }
 
-    /// Every known node (including the local one), in no particular order.
-    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
-        self.nodes.values()
+    /// Every known node (including the local one), in no particular order (each a copy).
+    pub fn nodes(&self) -> impl Iterator<Item = Node> + '_ {
+        self.nodes.values().map(Rec::node)
     }
 
-    /// One node by name.
-    pub fn node(&self, name: &str) -> Option<&Node> {
-        self.nodes.get(name)
+    /// Number of known nodes (including the local one and dead or left ones).
+    pub fn num_nodes(&self) -> usize {
+        self.nodes.len()
     }
 
-    /// The local node.
-    pub fn local_node(&self) -> Option<&Node> {
-        self.nodes.get(&self.cfg.name)
+    /// One node by name (a copy).
+    pub fn node(&self, name: &str) -> Option<Node> {
+        self.nodes.get(name).map(Rec::node)
+    }
+
+    /// `(state, incarnation)` of one node, without copying its record.
+    pub fn node_state(&self, name: &str) -> Option<(NodeStateKind, u32)> {
+        self.nodes.get(name).map(|n| (n.state, n.incarnation))
+    }
+
+    /// The local node (a copy).
+    pub fn local_node(&self) -> Option<Node> {
+        self.node(&self.cfg.name)
     }
 
     /// Alive or suspect nodes (memberlist's `NumMembers`).
@@ -358,6 +221,26 @@ impl<D: Delegate> Memberlist<D> {
     /// Number of broadcasts waiting in memberlist's own queue.
     pub fn queued_broadcasts(&self) -> usize {
         self.queue.len()
+    }
+
+    /// Drops every broadcast waiting in memberlist's own queue, unsent.
+    ///
+    /// For simulators that fast-forward a cluster's formation: once every node already
+    /// knows every other (each learned them through a push/pull), the alive messages a
+    /// real cluster would still retransmit for minutes carry nothing new. A running node
+    /// never needs this.
+    pub fn discard_broadcasts(&mut self) {
+        self.queue = BroadcastQueue::new();
+    }
+
+    /// Re-arms the periodic push/pull at a uniformly random point of its current interval
+    /// (scaled by cluster size), where it sits in a cluster that has been running for a
+    /// while. A node arms it when it starts, with the unscaled interval; a simulator that
+    /// fast-forwards a formation calls this once the node knows the whole cluster, so
+    /// that push/pulls are spread as in steady state rather than all due in the first
+    /// interval.
+    pub fn rephase_push_pull(&mut self, now: Duration) {
+        self.next_push_pull = now + self.push_pull_interval().mul_f64(self.rng.unit());
     }
 
     fn estimated_nodes(&self) -> usize {
@@ -420,8 +303,8 @@ impl<D: Delegate> Memberlist<D> {
         expired.sort();
         for (_, name) in expired {
             if let Some(s) = self.suspicions.remove(&name) {
-                let still = self.nodes.get(&name).is_some_and(|n| {
-                    n.state == NodeStateKind::Suspect && n.state_change == s.start
+                let still = self.nodes.get(name.as_str()).is_some_and(|n| {
+                    n.state == NodeStateKind::Suspect && n.state_change.get() == s.start
                 });
                 if still {
                     // The accuser's own suspicion is not a confirmation.
@@ -429,7 +312,7 @@ impl<D: Delegate> Memberlist<D> {
                     if s.k > 0 && confirmed < s.k {
                         metrics::counter!("memberlist.degraded.timeout").increment(1);
                     }
-                    let inc = self.nodes.get(&name).map_or(0, |n| n.incarnation);
+                    let inc = self.nodes.get(name.as_str()).map_or(0, |n| n.incarnation);
                     info!(
                         "Marking {name} as failed, suspect timeout reached ({confirmed} peer confirmations)"
                     );
@@ -643,6 +526,13 @@ impl<D: Delegate> Memberlist<D> {
         }
     }
 
+    /// Merges a push/pull's state (what [`Memberlist::handle_push_pull_reply`] does with a
+    /// push/pull reply) from a borrowed message: a simulator hands thousands of nodes the
+    /// same decoded state without copying it for each.
+    pub fn merge_push_pull(&mut self, now: Duration, pp: &PushPull) -> Result<(), String> {
+        self.merge_remote(now, pp)
+    }
+
     /// The outcome of a stream exchange asked for by [`Transmit::Stream`] (or a join the
     /// driver started with [`StreamPurpose::Join`]): `reply` is the decoded reply, or why
     /// there was none. Push/pull replies are merged; errors come back as text, as Go
@@ -742,7 +632,8 @@ impl<D: Delegate> Memberlist<D> {
         }
         self.leaving = true;
         let inc = self
-            .local_node()
+            .nodes
+            .get(self.cfg.name.as_str())
             .map_or(self.incarnation, |n| n.incarnation);
         let name = self.cfg.name.clone();
         self.dead_node(
@@ -754,7 +645,7 @@ impl<D: Delegate> Memberlist<D> {
             },
         );
         let others = self.nodes.values().any(|n| {
-            n.name != self.cfg.name
+            n.name() != self.cfg.name
                 && matches!(n.state, NodeStateKind::Alive | NodeStateKind::Suspect)
         });
         if !others {
@@ -812,7 +703,7 @@ impl<D: Delegate> Memberlist<D> {
         }
         let crc = node
             .and_then(|n| self.nodes.get(n))
-            .is_some_and(|n| n.vsn[1] >= 5);
+            .is_some_and(|n| n.info.vsn[1] >= 5);
         self.send_parts(to, parts, crc);
     }
 

@@ -8,7 +8,8 @@
 /// A queued broadcast.
 #[derive(Debug, Clone)]
 struct Item {
-    name: Option<String>,
+    /// Shared with the index by name (one allocation for both).
+    name: Option<std::sync::Arc<str>>,
     msg: Vec<u8>,
     transmits: u32,
     notify: Option<u64>,
@@ -19,7 +20,7 @@ struct Item {
 #[derive(Debug, Default)]
 pub struct BroadcastQueue {
     items: std::collections::BTreeMap<u64, Item>,
-    names: std::collections::HashMap<String, u64>,
+    names: std::collections::HashMap<std::sync::Arc<str>, u64>,
     next_id: u64,
     finished: Vec<u64>,
 }
@@ -43,8 +44,8 @@ impl BroadcastQueue {
     fn remove(&mut self, id: u64) -> Option<Item> {
         let it = self.items.remove(&id)?;
         if let Some(n) = &it.name {
-            if self.names.get(n) == Some(&id) {
-                self.names.remove(n);
+            if self.names.get(&**n) == Some(&id) {
+                self.names.remove(&**n);
             }
         }
         Some(it)
@@ -60,13 +61,14 @@ impl BroadcastQueue {
         }
         self.next_id += 1;
         let id = self.next_id;
-        if let Some(n) = name {
-            self.names.insert(n.to_string(), id);
+        let name: Option<std::sync::Arc<str>> = name.map(std::sync::Arc::from);
+        if let Some(n) = &name {
+            self.names.insert(std::sync::Arc::clone(n), id);
         }
         self.items.insert(
             id,
             Item {
-                name: name.map(str::to_string),
+                name,
                 msg,
                 transmits: 0,
                 notify,

@@ -101,14 +101,14 @@ impl Delegate for SerfState {
         let mut status_ltimes: Vec<(String, u64)> = self
             .members
             .values()
-            .map(|m| (m.name.clone(), m.status_ltime))
+            .map(|m| (m.name().to_string(), m.status_ltime))
             .collect();
         status_ltimes.sort();
         let mut left_members: Vec<String> = self
             .members
             .values()
             .filter(|m| m.status == MemberStatus::Left)
-            .map(|m| m.name.clone())
+            .map(|m| m.name().to_string())
             .collect();
         left_members.sort();
         PushPullState {
@@ -140,11 +140,15 @@ impl Delegate for SerfState {
         if pp.query_ltime > 0 {
             self.query_clock.witness(pp.query_ltime - 1);
         }
-        let status: HashMap<&str, u64> = pp
-            .status_ltimes
-            .iter()
-            .map(|(n, t)| (n.as_str(), *t))
-            .collect();
+        // (Built only when needed: a push/pull of a large cluster rarely lists left members.)
+        let status: HashMap<&str, u64> = if pp.left_members.is_empty() {
+            HashMap::new()
+        } else {
+            pp.status_ltimes
+                .iter()
+                .map(|(n, t)| (n.as_str(), *t))
+                .collect()
+        };
         for name in &pp.left_members {
             let ltime = status
                 .get(name.as_str())
@@ -160,14 +164,12 @@ impl Delegate for SerfState {
         let left: std::collections::HashSet<&str> =
             pp.left_members.iter().map(String::as_str).collect();
         for (name, ltime) in &pp.status_ltimes {
-            if left.contains(name.as_str()) {
+            if !left.is_empty() && left.contains(name.as_str()) {
                 continue;
             }
-            self.handle_join_intent(&JoinIntent {
-                ltime: *ltime,
-                node: name.clone(),
-            });
+            self.join_intent(name, *ltime);
         }
+        self.pack_members();
         if join && self.event_join_ignore {
             self.event_min_time = self.event_min_time.max(pp.event_ltime);
         }
@@ -185,12 +187,17 @@ impl Delegate for SerfState {
 
     fn notify_join(&mut self, now: Duration, node: &Node) {
         self.now = now;
-        let fresh = Self::member_from_node(node);
+        let info = self.info_of(node);
         let intent = self.recent_intents.remove(&node.name);
         let mut returned = false;
-        let m = match self.members.entry(node.name.clone()) {
-            std::collections::hash_map::Entry::Vacant(v) => {
-                let mut m = fresh.clone();
+        let m = match self.members.entry(info.name.clone()) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                let mut m = Rec {
+                    info: Arc::clone(&info),
+                    status: MemberStatus::Alive,
+                    status_ltime: 0,
+                    leave: OptStamp::NONE,
+                };
                 if let Some(i) = intent {
                     m.status_ltime = i.ltime;
                     if !i.join {
@@ -199,10 +206,10 @@ impl Delegate for SerfState {
                 }
                 v.insert(m)
             }
-            std::collections::hash_map::Entry::Occupied(o) => {
+            std::collections::btree_map::Entry::Occupied(o) => {
                 let m = o.into_mut();
                 let flapped = m.status == MemberStatus::Failed
-                    && m.leave_time
+                    && m.leave_time()
                         .is_some_and(|t| now.saturating_sub(t) < FLAP_TIMEOUT);
                 if flapped {
                     metrics::counter!("serf.member.flap").increment(1);
@@ -212,12 +219,9 @@ impl Delegate for SerfState {
                 m
             }
         };
-        m.leave_time = None;
-        m.addr = fresh.addr;
-        m.port = fresh.port;
-        m.tags = fresh.tags;
-        m.vsn = fresh.vsn;
-        let ev = m.clone();
+        m.leave = OptStamp::NONE;
+        m.info = info;
+        let ev = m.member();
         metrics::counter!("serf.member.join").increment(1);
         info!("EventMemberJoin: {} {}", ev.name, ev.addr);
         if returned {
@@ -228,7 +232,7 @@ impl Delegate for SerfState {
 
     fn notify_leave(&mut self, now: Duration, node: &Node) {
         self.now = now;
-        let Some(m) = self.members.get_mut(&node.name) else {
+        let Some(m) = self.members.get_mut(node.name.as_str()) else {
             return;
         };
         // A node that announced its own death (memberlist's `Left`) left gracefully, even
@@ -240,16 +244,16 @@ impl Delegate for SerfState {
                 if m.status == MemberStatus::Leaving || announced =>
             {
                 m.status = MemberStatus::Left;
-                m.leave_time = Some(now);
-                let ev = m.clone();
+                m.leave = OptStamp::new(Some(now));
+                let ev = m.member();
                 metrics::counter!("serf.member.left").increment(1);
                 info!("EventMemberLeave: {} {}", ev.name, ev.addr);
                 self.emit(Event::MemberLeave(ev));
             }
             MemberStatus::Alive => {
                 m.status = MemberStatus::Failed;
-                m.leave_time = Some(now);
-                let ev = m.clone();
+                m.leave = OptStamp::new(Some(now));
+                let ev = m.member();
                 metrics::counter!("serf.member.failed").increment(1);
                 info!("EventMemberFailed: {} {}", ev.name, ev.addr);
                 self.emit(Event::MemberFailed(ev));
@@ -307,15 +311,12 @@ impl Delegate for SerfState {
 
     fn notify_update(&mut self, now: Duration, node: &Node) {
         self.now = now;
-        let fresh = Self::member_from_node(node);
-        let Some(m) = self.members.get_mut(&node.name) else {
+        let info = self.info_of(node);
+        let Some(m) = self.members.get_mut(node.name.as_str()) else {
             return;
         };
-        m.addr = fresh.addr;
-        m.port = fresh.port;
-        m.tags = fresh.tags;
-        m.vsn = fresh.vsn;
-        let ev = m.clone();
+        m.info = info;
+        let ev = m.member();
         metrics::counter!("serf.member.update").increment(1);
         info!("EventMemberUpdate: {}", ev.name);
         self.emit(Event::MemberUpdate(ev));

@@ -338,18 +338,20 @@ impl SerfState {
         self.members
             .values()
             .filter(|m| m.status == MemberStatus::Alive)
-            .filter(|m| params.filter_nodes.is_empty() || params.filter_nodes.contains(&m.name))
+            .filter(|m| {
+                params.filter_nodes.is_empty() || params.filter_nodes.iter().any(|n| n == m.name())
+            })
             .filter(|m| {
                 params.filter_tags.iter().all(|(tag, expr)| {
                     let v = m
-                        .tags
+                        .tags()
                         .iter()
                         .find(|(k, _)| k == tag)
                         .map_or("", |(_, v)| v.as_str());
                     serf_gocompat::regex::compile(expr).is_ok_and(|re| re.is_match(v))
                 })
             })
-            .map(|m| m.name.clone())
+            .map(|m| m.name().to_string())
             .collect()
     }
 
@@ -530,8 +532,8 @@ impl SerfState {
                 }
                 let mut w = Writer::new();
                 w.raw(&[serf_type::CONFLICT_RESPONSE]);
-                match self.members.get(&node) {
-                    Some(m) => encode_member(&mut w, m),
+                match self.members.get(node.as_str()) {
+                    Some(m) => encode_member(&mut w, &m.member()),
                     None => {
                         w.nil();
                     }
@@ -587,8 +589,10 @@ impl SerfState {
         let mut cands: Vec<SocketAddr> = self
             .members
             .values()
-            .filter(|m| m.name != self.name && m.status == MemberStatus::Alive && m.vsn[1] >= 5)
-            .map(|m| SocketAddr::new(m.addr, m.port))
+            .filter(|m| {
+                m.name() != self.name && m.status == MemberStatus::Alive && m.info.vsn[1] >= 5
+            })
+            .map(|m| SocketAddr::new(m.info.addr, m.info.port))
             .collect();
         cands.sort();
         for _ in 0..relay_factor {

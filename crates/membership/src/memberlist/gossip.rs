@@ -4,10 +4,36 @@
 
 use super::*;
 
+/// Largest cluster for which [`Memberlist::random_nodes`] considers every node (and a
+/// new node is inserted into the probe list rather than swapped in).
+pub(super) const EXHAUSTIVE_PICK_MAX: usize = 256;
+
 impl<D: Delegate> Memberlist<D> {
     /// Up to `k` distinct random nodes passing `keep`.
-    pub(super) fn random_nodes<F: Fn(&Node) -> bool>(&mut self, k: usize, keep: F) -> Vec<Node> {
-        let mut cands: Vec<&Node> = self.nodes.values().filter(|n| keep(n)).collect();
+    ///
+    /// Up to [`EXHAUSTIVE_PICK_MAX`] known nodes: uniformly among every node passing `keep`.
+    /// Beyond, memberlist's `kRandomNodes`: up to `3 n` random draws from the probe list,
+    /// keeping those that pass and are new, so a gossip round costs O(k log n), not a scan
+    /// of every node (the same uniform choice while eligible nodes are not rare).
+    pub(super) fn random_nodes<F: Fn(&Rec) -> bool>(&mut self, k: usize, keep: F) -> Vec<Rec> {
+        let n = self.probe_list.len();
+        if n > EXHAUSTIVE_PICK_MAX {
+            let mut out: Vec<Rec> = Vec::with_capacity(k);
+            for _ in 0..3 * n {
+                if out.len() >= k {
+                    break;
+                }
+                let i = self.rng.below(n);
+                let Some(node) = self.nodes.get(self.probe_list[i].as_str()) else {
+                    continue;
+                };
+                if keep(node) && !out.iter().any(|o| o.info.name == node.info.name) {
+                    out.push(node.clone());
+                }
+            }
+            return out;
+        }
+        let mut cands: Vec<&Rec> = self.nodes.values().filter(|n| keep(n)).collect();
         let mut out = Vec::with_capacity(k.min(cands.len()));
         while out.len() < k && !cands.is_empty() {
             let i = self.rng.below(cands.len());
@@ -21,10 +47,10 @@ impl<D: Delegate> Memberlist<D> {
         let me = self.cfg.name.clone();
         let ttl = self.cfg.gossip_to_the_dead_time;
         let targets = self.random_nodes(self.cfg.gossip_nodes, |n| {
-            n.name != me
+            n.name() != me
                 && match n.state {
                     NodeStateKind::Alive | NodeStateKind::Suspect => true,
-                    NodeStateKind::Dead => now.saturating_sub(n.state_change) <= ttl,
+                    NodeStateKind::Dead => now.saturating_sub(n.state_change.get()) <= ttl,
                     NodeStateKind::Left => false,
                 }
         });
@@ -39,7 +65,7 @@ impl<D: Delegate> Memberlist<D> {
             if msgs.is_empty() {
                 return;
             }
-            let crc = t.vsn[1] >= 5;
+            let crc = t.info.vsn[1] >= 5;
             self.send_parts(t.socket_addr(), msgs, crc);
         }
     }
@@ -74,7 +100,7 @@ impl<D: Delegate> Memberlist<D> {
     pub(super) fn periodic_push_pull(&mut self) {
         let me = self.cfg.name.clone();
         let Some(peer) = self
-            .random_nodes(1, |n| n.name != me && n.state == NodeStateKind::Alive)
+            .random_nodes(1, |n| n.name() != me && n.state == NodeStateKind::Alive)
             .pop()
         else {
             return;
@@ -93,13 +119,13 @@ impl<D: Delegate> Memberlist<D> {
             .nodes
             .values()
             .map(|n| PushNodeState {
-                name: n.name.clone(),
-                addr: n.addr,
-                port: n.port,
-                meta: n.meta.clone(),
+                name: n.name().to_string(),
+                addr: n.info.addr,
+                port: n.info.port,
+                meta: n.info.meta.to_vec(),
                 incarnation: n.incarnation,
                 state: n.state,
-                vsn: n.vsn.to_vec(),
+                vsn: n.info.vsn.to_vec(),
             })
             .collect();
         nodes.sort_by(|a, b| a.name.cmp(&b.name));
@@ -126,7 +152,7 @@ impl<D: Delegate> Memberlist<D> {
                 self.nodes
                     .values()
                     .filter(|n| n.state == NodeStateKind::Alive)
-                    .map(|n| [n.vsn[0], n.vsn[1], n.vsn[3], n.vsn[4]]),
+                    .map(|n| [n.info.vsn[0], n.info.vsn[1], n.info.vsn[3], n.info.vsn[4]]),
             );
         for [pmin, pmax, dmin, dmax] in vsns {
             max_pmin = max_pmin.max(pmin);
@@ -154,7 +180,7 @@ impl<D: Delegate> Memberlist<D> {
             check(&r.name, p, d)?;
         }
         for n in self.nodes.values() {
-            check(&n.name, n.vsn[2], n.vsn[5])?;
+            check(n.name(), n.info.vsn[2], n.info.vsn[5])?;
         }
         Ok(())
     }
@@ -174,6 +200,11 @@ impl<D: Delegate> Memberlist<D> {
         }
         for r in &pp.nodes {
             let port = if r.port == 0 { self.cfg.port } else { r.port };
+            if r.state == NodeStateKind::Alive
+                && self.alive_is_stale(&r.name, r.incarnation, r.addr, port, &r.vsn)
+            {
+                continue;
+            }
             match r.state {
                 NodeStateKind::Alive => self.alive_node(
                     now,
@@ -205,11 +236,38 @@ impl<D: Delegate> Memberlist<D> {
                 ),
             }
         }
+        // Nodes learned in bulk arrive in name order, which leaves the B-tree's nodes half
+        // full: once the map doubled since the last time, rebuild it from sorted order
+        // (packed full) and trim the probe list's spare capacity.
+        let n = self.nodes.len();
+        if n >= 64 && n >= 2 * self.nodes_packed {
+            self.nodes = std::mem::take(&mut self.nodes).into_iter().collect();
+            self.nodes_packed = n;
+            self.probe_list.shrink_to_fit();
+        }
         if !pp.user_state.is_empty() {
             self.delegate
                 .merge_remote_state(now, &pp.user_state, pp.join);
         }
         Ok(())
+    }
+
+    /// Whether an alive message with these fields would change nothing: about another
+    /// node we hold alive or suspect at the same address and at least this incarnation,
+    /// with well-formed versions ([`Memberlist::alive_node`] would return at once). Lets a
+    /// push/pull merge skip building the message for the members both sides agree on.
+    fn alive_is_stale(&self, name: &str, inc: u32, addr: IpAddr, port: u16, vsn: &[u8]) -> bool {
+        if name == self.cfg.name
+            || (vsn.len() >= 3 && (vsn[0] == 0 || vsn[1] == 0 || vsn[0] > vsn[1]))
+        {
+            return false;
+        }
+        self.nodes.get(name).is_some_and(|st| {
+            inc <= st.incarnation
+                && st.info.addr == addr
+                && st.info.port == port
+                && matches!(st.state, NodeStateKind::Alive | NodeStateKind::Suspect)
+        })
     }
 
     pub(super) fn broadcast(&mut self, name: &str, msg: Message, notify: Option<u64>) {

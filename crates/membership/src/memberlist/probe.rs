@@ -23,7 +23,7 @@ impl<D: Delegate> Memberlist<D> {
         self.send_msg(to, None, ack, true);
         // A ping from a node we hold dead or do not know: it is alive and holds us alive.
         if !p.source_node.is_empty() {
-            let back = match self.nodes.get(&p.source_node) {
+            let back = match self.nodes.get(p.source_node.as_str()) {
                 Some(n) if n.state == NodeStateKind::Dead => Some(n.socket_addr()),
                 Some(_) => None,
                 None => p
@@ -92,7 +92,7 @@ impl<D: Delegate> Memberlist<D> {
             if let Some(p) = self.probe.take() {
                 self.apply_health(-1);
                 if !a.payload.is_empty() {
-                    if let Some(n) = self.nodes.get(&p.target).cloned() {
+                    if let Some(n) = self.nodes.get(p.target.as_str()).map(Rec::node) {
                         self.delegate.notify_ping_complete(
                             now,
                             &n,
@@ -130,10 +130,10 @@ impl<D: Delegate> Memberlist<D> {
                 checked += 1;
                 continue;
             }
-            let name = self.probe_list[self.probe_index].clone();
+            let name = &self.probe_list[self.probe_index];
             self.probe_index += 1;
-            match self.nodes.get(&name) {
-                Some(n) if n.name != self.cfg.name && !n.dead_or_left() => break n.clone(),
+            match self.nodes.get(name.as_str()) {
+                Some(n) if n.name() != self.cfg.name && !n.dead_or_left() => break n.clone(),
                 _ => checked += 1,
             }
         };
@@ -144,29 +144,29 @@ impl<D: Delegate> Memberlist<D> {
         }
         let ping = Message::Ping(Ping {
             seq_no: seq,
-            node: target.name.clone(),
+            node: target.name().to_string(),
             source_addr: Some(self.cfg.addr),
             source_port: self.cfg.port,
             source_node: self.cfg.name.clone(),
         })
         .encode();
         if target.state == NodeStateKind::Alive {
-            self.send_msg(target.socket_addr(), Some(&target.name), ping, true);
+            self.send_msg(target.socket_addr(), Some(target.name()), ping, true);
         } else {
             // Lifeguard buddy system: tell a suspect it is suspected.
             let s = Message::Suspect(Suspect {
                 incarnation: target.incarnation,
-                node: target.name.clone(),
+                node: target.name().to_string(),
                 from: self.cfg.name.clone(),
             })
             .encode();
-            let crc = target.vsn[1] >= 5;
+            let crc = target.info.vsn[1] >= 5;
             self.send_parts(target.socket_addr(), vec![ping, s], crc);
         }
         self.probe = Some(Probe {
             seq,
             incarnation: target.incarnation,
-            target: target.name,
+            target: target.name().to_string(),
             sent: now,
             indirect_at: now + self.cfg.probe_timeout,
             deadline: now + interval,
@@ -181,37 +181,37 @@ impl<D: Delegate> Memberlist<D> {
         let Some(p) = self.probe.as_mut() else { return };
         p.indirect_sent = true;
         let (seq, target_name, deadline) = (p.seq, p.target.clone(), p.deadline);
-        let Some(target) = self.nodes.get(&target_name).cloned() else {
+        let Some(target) = self.nodes.get(target_name.as_str()).cloned() else {
             return;
         };
         let me = self.cfg.name.clone();
         let relays = self.random_nodes(self.cfg.indirect_checks, |n| {
-            n.name != me && n.name != target_name && n.state == NodeStateKind::Alive
+            n.name() != me && n.name() != target_name && n.state == NodeStateKind::Alive
         });
         let mut expected = 0;
         for relay in relays {
-            let nack = relay.vsn[1] >= 4;
+            let nack = relay.info.vsn[1] >= 4;
             expected += u32::from(nack);
             let msg = Message::IndirectPing(IndirectPing {
                 seq_no: seq,
-                target: target.addr,
-                port: target.port,
-                node: target.name.clone(),
+                target: target.info.addr,
+                port: target.info.port,
+                node: target.name().to_string(),
                 nack,
                 source_addr: Some(self.cfg.addr),
                 source_port: self.cfg.port,
                 source_node: self.cfg.name.clone(),
             })
             .encode();
-            self.send_msg(relay.socket_addr(), Some(&relay.name), msg, true);
+            self.send_msg(relay.socket_addr(), Some(relay.name()), msg, true);
         }
         if let Some(p) = self.probe.as_mut() {
             p.expected_nacks = expected;
         }
-        if !self.cfg.disable_tcp_pings && target.vsn[1] >= 3 {
+        if !self.cfg.disable_tcp_pings && target.info.vsn[1] >= 3 {
             let ping = Message::Ping(Ping {
                 seq_no: seq,
-                node: target.name.clone(),
+                node: target.name().to_string(),
                 source_addr: Some(self.cfg.addr),
                 source_port: self.cfg.port,
                 source_node: self.cfg.name.clone(),
@@ -246,7 +246,7 @@ impl<D: Delegate> Memberlist<D> {
         } else {
             self.apply_health(1);
         }
-        if !self.nodes.contains_key(&p.target) {
+        if !self.nodes.contains_key(p.target.as_str()) {
             return;
         }
         info!("Suspect {} has failed, no acks received", p.target);
@@ -264,22 +264,23 @@ impl<D: Delegate> Memberlist<D> {
     pub(super) fn reset_probe_list(&mut self, now: Duration) {
         let ttl = self.cfg.gossip_to_the_dead_time;
         let me = self.cfg.name.clone();
-        let gone: Vec<String> = self
+        let gone: Vec<Name> = self
             .nodes
-            .values()
-            .filter(|n| {
-                n.name != me
+            .iter()
+            .filter(|(_, n)| {
+                n.name() != me
                     && n.state == NodeStateKind::Dead
-                    && now.saturating_sub(n.state_change) > ttl
+                    && now.saturating_sub(n.state_change.get()) > ttl
             })
-            .map(|n| n.name.clone())
+            .map(|(k, _)| k.clone())
             .collect();
         for name in &gone {
-            self.nodes.remove(name);
-            self.suspicions.remove(name);
+            self.nodes.remove(name.as_str());
+            self.suspicions.remove(name.as_str());
         }
         if !gone.is_empty() {
-            self.probe_list.retain(|n| self.nodes.contains_key(n));
+            self.probe_list
+                .retain(|n| self.nodes.contains_key(n.as_str()));
         }
         let mut list = std::mem::take(&mut self.probe_list);
         self.rng.shuffle(&mut list);

@@ -13,9 +13,13 @@ impl<D: Delegate> Memberlist<D> {
         self.stats.refutations += 1;
         self.apply_health(1);
         let a = self.local_alive(inc);
-        if let Some(me) = self.nodes.get_mut(&self.cfg.name) {
+        if let Some(me) = self.nodes.get_mut(self.cfg.name.as_str()) {
             me.incarnation = inc;
-            me.meta = a.meta.clone();
+            let i = &me.info;
+            me.info = self
+                .cfg
+                .interner
+                .info(&i.name, i.addr, i.port, &a.meta, i.vsn);
         }
         let name = self.cfg.name.clone();
         self.broadcast(&name, Message::Alive(a), None);
@@ -30,48 +34,58 @@ impl<D: Delegate> Memberlist<D> {
             return;
         }
         let mut updates_addr = false;
-        match self.nodes.get(&a.node) {
+        match self.nodes.get(a.node.as_str()) {
             None => {
                 let mut vsn = [0u8; 6];
                 if a.vsn.len() == 6 {
                     vsn.copy_from_slice(&a.vsn);
                 }
-                let n = Node {
-                    name: a.node.clone(),
-                    addr: a.addr,
-                    port: a.port,
-                    meta: a.meta.clone(),
+                let info = self
+                    .cfg
+                    .interner
+                    .info(&a.node, a.addr, a.port, &a.meta, vsn);
+                let name = info.name.clone();
+                let n = Rec {
+                    info,
                     incarnation: 0,
                     state: NodeStateKind::Dead,
-                    state_change: now,
-                    vsn,
+                    state_change: Stamp::new(now),
                 };
-                self.nodes.insert(a.node.clone(), n);
+                self.nodes.insert(name.clone(), n);
+                // At a random offset. Up to EXHAUSTIVE_PICK_MAX nodes, inserted there
+                // (shifting the rest, as this core always did); beyond, memberlist's own
+                // O(1) way: append, then swap with the node at the offset.
                 let pos = self.rng.below(self.probe_list.len() + 1);
-                self.probe_list.insert(pos, a.node.clone());
+                if self.probe_list.len() < super::gossip::EXHAUSTIVE_PICK_MAX {
+                    self.probe_list.insert(pos, name);
+                } else {
+                    self.probe_list.push(name);
+                    let last = self.probe_list.len() - 1;
+                    self.probe_list.swap(pos, last);
+                }
             }
-            Some(st) if st.addr != a.addr || st.port != a.port => {
+            Some(st) if st.info.addr != a.addr || st.info.port != a.port => {
                 let reclaim = !self.cfg.dead_node_reclaim_time.is_zero()
                     && st.state == NodeStateKind::Dead
-                    && now.saturating_sub(st.state_change) > self.cfg.dead_node_reclaim_time;
+                    && now.saturating_sub(st.state_change.get()) > self.cfg.dead_node_reclaim_time;
                 if st.state == NodeStateKind::Left || reclaim {
                     info!(
                         "Updating address for left or failed node {} from {}:{} to {}:{}",
-                        a.node, st.addr, st.port, a.addr, a.port
+                        a.node, st.info.addr, st.info.port, a.addr, a.port
                     );
                     updates_addr = true;
                 } else {
                     tracing::error!(
                         "Conflicting address for {}. Mine: {}:{} Theirs: {}:{} Old state: {}",
                         a.node,
-                        st.addr,
-                        st.port,
+                        st.info.addr,
+                        st.info.port,
                         a.addr,
                         a.port,
                         st.state.as_u8()
                     );
-                    let existing = st.clone();
-                    let mut other = st.clone();
+                    let existing = st.node();
+                    let mut other = st.node();
                     other.addr = a.addr;
                     other.port = a.port;
                     other.meta = a.meta.clone();
@@ -81,7 +95,7 @@ impl<D: Delegate> Memberlist<D> {
             }
             Some(_) => {}
         }
-        let Some(st) = self.nodes.get(&a.node) else {
+        let Some(st) = self.nodes.get(a.node.as_str()) else {
             return;
         };
         if a.incarnation <= st.incarnation && !is_local && !updates_addr {
@@ -96,10 +110,10 @@ impl<D: Delegate> Memberlist<D> {
         }
         self.suspicions.remove(&a.node);
         let old_state = st.state;
-        let old_meta = st.meta.clone();
+        let old_info = Arc::clone(&st.info);
         if !bootstrap && is_local {
             let vsn = self.cfg.vsn();
-            if a.incarnation == st.incarnation && a.meta == st.meta && a.vsn == vsn {
+            if a.incarnation == st.incarnation && *a.meta == *st.info.meta && a.vsn == vsn {
                 return;
             }
             warn!(
@@ -112,36 +126,37 @@ impl<D: Delegate> Memberlist<D> {
             let (inc, addr, port, meta) = (a.incarnation, a.addr, a.port, a.meta.clone());
             let vsn = a.vsn.clone();
             self.broadcast(&name, Message::Alive(a), None);
-            if let Some(st) = self.nodes.get_mut(&name) {
+            if let Some(st) = self.nodes.get_mut(name.as_str()) {
+                let mut v = st.info.vsn;
                 if vsn.len() == 6 {
-                    st.vsn.copy_from_slice(&vsn);
+                    v.copy_from_slice(&vsn);
+                }
+                if !st.info.same(&name, addr, port, &meta, v) {
+                    st.info = self.cfg.interner.info(&name, addr, port, &meta, v);
                 }
                 st.incarnation = inc;
-                st.meta = meta;
-                st.addr = addr;
-                st.port = port;
                 if st.state != NodeStateKind::Alive {
                     st.state = NodeStateKind::Alive;
-                    st.state_change = now;
+                    st.state_change = Stamp::new(now);
                 }
             }
             metrics::counter!("memberlist.msg.alive").increment(1);
             if is_local {
                 self.incarnation = self.incarnation.max(inc);
             }
-            let Some(st) = self.nodes.get(&name).cloned() else {
+            let Some(st) = self.nodes.get(name.as_str()).map(Rec::node) else {
                 return;
             };
             if matches!(old_state, NodeStateKind::Dead | NodeStateKind::Left) {
                 self.delegate.notify_join(now, &st);
-            } else if old_meta != st.meta {
+            } else if *old_info.meta != *st.meta {
                 self.delegate.notify_update(now, &st);
             }
         }
     }
 
     pub(super) fn suspect_node(&mut self, now: Duration, s: Suspect) {
-        let Some(st) = self.nodes.get(&s.node) else {
+        let Some(st) = self.nodes.get(s.node.as_str()) else {
             return;
         };
         if s.incarnation < st.incarnation {
@@ -166,10 +181,10 @@ impl<D: Delegate> Memberlist<D> {
         let (inc, from) = (s.incarnation, s.from.clone());
         self.broadcast(&name, Message::Suspect(s), None);
         metrics::counter!("memberlist.msg.suspect").increment(1);
-        if let Some(st) = self.nodes.get_mut(&name) {
+        if let Some(st) = self.nodes.get_mut(name.as_str()) {
             st.incarnation = inc;
             st.state = NodeStateKind::Suspect;
-            st.state_change = now;
+            st.state_change = Stamp::new(now);
         }
         let n = self.estimated_nodes();
         let (min, max, k) = suspicion::bounds(
@@ -183,7 +198,7 @@ impl<D: Delegate> Memberlist<D> {
     }
 
     pub(super) fn dead_node(&mut self, now: Duration, d: Suspect) {
-        let Some(st) = self.nodes.get(&d.node) else {
+        let Some(st) = self.nodes.get(d.node.as_str()) else {
             return;
         };
         if d.incarnation < st.incarnation {
@@ -205,16 +220,16 @@ impl<D: Delegate> Memberlist<D> {
         let notify = if is_local { Some(LEAVE_TOKEN) } else { None };
         self.broadcast(&name, Message::Dead(d), notify);
         metrics::counter!("memberlist.msg.dead").increment(1);
-        if let Some(st) = self.nodes.get_mut(&name) {
+        if let Some(st) = self.nodes.get_mut(name.as_str()) {
             st.incarnation = inc;
             st.state = if left {
                 NodeStateKind::Left
             } else {
                 NodeStateKind::Dead
             };
-            st.state_change = now;
+            st.state_change = Stamp::new(now);
         }
-        if let Some(st) = self.nodes.get(&name).cloned() {
+        if let Some(st) = self.nodes.get(name.as_str()).map(Rec::node) {
             self.delegate.notify_leave(now, &st);
         }
     }
