@@ -254,7 +254,7 @@ fn form(sim: &mut Sim<Serf>, ids: &[NodeId]) {
             // What `handle_stream_result` does with a push/pull reply, without a copy of
             // the state per node.
             let r = s.memberlist_mut().merge_push_pull(now, &full);
-            s.join_finished(1);
+            s.join_finished(now, 1);
             s.discard_broadcasts();
             s.memberlist_mut().rephase_push_pull(now);
             r
