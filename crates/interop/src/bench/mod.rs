@@ -67,18 +67,27 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// From the command line (`--quick`, `--no-go`).
+    /// From the command line (`--quick`, `--no-go`, `--samples N`).
     pub fn from_args(args: &[String]) -> Result<Settings, String> {
         let mut quick = false;
         let mut go = true;
-        for a in args {
+        let mut samples = None;
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
             match a.as_str() {
                 "--quick" => quick = true,
                 "--no-go" => go = false,
+                "--samples" => {
+                    let v = it.next().ok_or("--samples needs a number")?;
+                    let n: usize = v
+                        .parse()
+                        .map_err(|_| format!("--samples: not a number: {v:?}"))?;
+                    samples = Some(n.max(1));
+                }
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
-        Ok(if quick {
+        let mut settings = if quick {
             Settings {
                 quick,
                 reps: 1,
@@ -106,14 +115,19 @@ impl Settings {
                 throughput_for: Duration::from_secs(5),
                 go,
             }
-        })
+        };
+        if let Some(n) = samples {
+            settings.samples = n;
+        }
+        Ok(settings)
     }
 }
 
 /// Usage text.
-pub const USAGE: &str = "usage: bench [--quick] [--no-go]\n  \
-    --quick  one cluster per measurement and implementation, N=10 and 100 at once (< 5 min)\n  \
-    --no-go  measure only ours (also automatic when Go's serf is not installed)";
+pub const USAGE: &str = "usage: bench [--quick] [--no-go] [--samples N]\n  \
+    --quick      one cluster per measurement and implementation, N=10 and 100 at once (< 5 min)\n  \
+    --no-go      measure only ours (also automatic when Go's serf is not installed)\n  \
+    --samples N  events and queries per latency measurement (quick: 5, full: 10)";
 
 fn first_line(cmd: &str, args: &[&str]) -> String {
     let mut c = Command::new(cmd);
