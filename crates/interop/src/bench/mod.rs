@@ -14,7 +14,7 @@
 //! * idle: after a settling pause, VmRSS (mean over agents and samples), CPU time
 //!   (`utime + stime`) and bytes on the wire per agent over a window ([`wire`]).
 //! * user-event latency: an event sent over RPC to agent 0; time until the last agent's
-//!   RPC event stream (`stream user`) delivers it.
+//!   RPC event stream (`stream user`) delivers it; at N=10, and on clusters of 3 and 30.
 //! * query latency: `query` over RPC to agent 0 with acks; time until all N acks and
 //!   until all N responses (every agent runs the handler `echo ok` for it).
 //! * event throughput: user events sent back to back over one RPC connection for a few
@@ -50,6 +50,8 @@ pub struct Settings {
     pub n: usize,
     /// Further join-convergence sizes.
     pub more_join_sizes: Vec<usize>,
+    /// Cluster sizes, besides `n`, whose user-event latency is measured too.
+    pub event_sizes: Vec<usize>,
     /// Agents started at once for the "many agents" measurement.
     pub many: usize,
     /// Deadline for the "many agents" convergence.
@@ -93,6 +95,7 @@ impl Settings {
                 reps: 1,
                 n: 10,
                 more_join_sizes: Vec::new(),
+                event_sizes: vec![3, 30],
                 many: 100,
                 many_deadline: Duration::from_secs(60),
                 idle_settle: Duration::from_secs(3),
@@ -107,6 +110,7 @@ impl Settings {
                 reps: 3,
                 n: 10,
                 more_join_sizes: vec![30],
+                event_sizes: vec![3, 30],
                 many: 200,
                 many_deadline: Duration::from_secs(120),
                 idle_settle: Duration::from_secs(5),
@@ -269,6 +273,29 @@ pub async fn run(s: &Settings, command_line: &str) -> Result<String, String> {
                 eprintln!("[bench] run {}/{}: {imp}, join N={size}", rep + 1, s.reps);
                 let label = join_label(size);
                 metrics::join(&mut report, &label, imp, size, JoinPattern::First, deadline).await;
+            }
+        }
+    }
+    for &size in &s.event_sizes {
+        for rep in 0..s.reps {
+            for &imp in &imps {
+                eprintln!(
+                    "[bench] run {}/{}: {imp}, user events, N={size}",
+                    rep + 1,
+                    s.reps
+                );
+                // Its join time is not recorded (join rows are N=10 and the sizes above).
+                let mut scratch = Report::default();
+                let label = "(event-latency cluster)";
+                let join =
+                    metrics::join(&mut scratch, label, imp, size, JoinPattern::First, deadline);
+                let Some(mut c) = join.await else {
+                    continue;
+                };
+                match c.subscribe_user_events().await {
+                    Ok(mut d) => metrics::event_latency(&mut report, &mut c, &mut d, s).await,
+                    Err(e) => eprintln!("[bench] {imp:>4}: event streams: {e}"),
+                }
             }
         }
     }
