@@ -9,7 +9,8 @@
 #[path = "../../../fuzz/src/lib.rs"]
 mod harness;
 
-use std::path::{Path, PathBuf};
+use serf_testdata::files_under;
+use std::path::PathBuf;
 
 /// A fuzz harness: any bytes in, panics only on a bug.
 type Harness = fn(&[u8]);
@@ -36,27 +37,13 @@ fn fuzz_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
 }
 
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    for e in entries {
-        let p = e.expect("dir entry").path();
-        if p.is_dir() {
-            files_under(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
-
 #[test]
 fn seed_corpus_replays_without_panic() {
     let root = fuzz_dir().join("seeds");
     let mut seen = 0;
     for (t, f) in TARGETS {
-        let mut files = Vec::new();
-        files_under(&root.join(t), &mut files);
+        let files = files_under(&root.join(t));
         assert!(!files.is_empty(), "no seeds for target {t}");
-        files.sort();
         for path in files {
             let data = std::fs::read(&path).expect("read seed");
             // Named, so a panic says which seed.
@@ -66,8 +53,7 @@ fn seed_corpus_replays_without_panic() {
         }
     }
     // Every seed directory is a target.
-    let mut all = Vec::new();
-    files_under(&root, &mut all);
+    let all = files_under(&root);
     assert_eq!(all.len(), seen, "seeds outside the targets' directories");
 }
 

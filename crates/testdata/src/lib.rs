@@ -89,6 +89,32 @@ pub fn files(rel: &str, suffix: &str) -> Vec<PathBuf> {
     out
 }
 
+/// Every file below `dir` (any depth), sorted: seed corpora and other trees of inputs
+/// that live outside `testdata/` (`fuzz/seeds`, `crates/wire/fuzz/seeds`).
+///
+/// # Panics
+///
+/// If a directory cannot be read; the message names it.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) => panic!("cannot read directory {}: {e}", dir.display()),
+        };
+        for p in entries.flatten().map(|e| e.path()) {
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, &mut out);
+    out.sort();
+    out
+}
+
 /// The captured memberlist vectors directory, below `testdata/`.
 pub const MEMBERLIST_VECTORS: &str = "memberlist/captures/vectors";
 

@@ -15,6 +15,7 @@ mod harness;
 
 use base64::Engine;
 use proptest::prelude::*;
+use serf_testdata::files_under;
 use serf_wire::messages::{
     Alive, Message, NodeStateKind, Ping, PushNodeState, PushPull, PushPullHeader, Suspect,
 };
@@ -24,7 +25,7 @@ use serf_wire::serf::{PushPullState, MAX_EVENT_SLOTS};
 use serf_wire::stream::{self, StreamMsg, StreamOptions};
 use serf_wire::{lzw, Error, MAX_DECOMPRESSED, MAX_PUSH_PULL_NODES, MAX_PUSH_STATE};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 // ---------------------------------------------------------------------------------------
@@ -47,23 +48,10 @@ fn seeds_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds")
 }
 
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    for e in entries {
-        let p = e.expect("dir entry").path();
-        if p.is_dir() {
-            files_under(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
-
 #[test]
 fn seed_corpus_replays_without_panic() {
     let root = seeds_dir();
-    let mut files = Vec::new();
-    files_under(&root, &mut files);
+    let files = files_under(&root);
     let mut per_target = [0usize; TARGETS.len()];
     for f in &files {
         let rel = f.strip_prefix(&root).expect("under seeds");
@@ -264,10 +252,7 @@ fn seeds() -> &'static [(PathBuf, Harness, Vec<u8>)] {
     S.get_or_init(|| {
         let mut out = Vec::new();
         for (t, f) in TARGETS {
-            let mut files = Vec::new();
-            files_under(&seeds_dir().join(t), &mut files);
-            files.sort();
-            for p in files {
+            for p in files_under(&seeds_dir().join(t)) {
                 let data = std::fs::read(&p).expect("read seed");
                 out.push((p, f, data));
             }

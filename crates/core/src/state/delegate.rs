@@ -239,10 +239,8 @@ impl Delegate for SerfState {
         // if its leave intent has not reached us yet: only a leave sends that. (Go's agent
         // reports it failed until the intent arrives, which can take until a push/pull.)
         let announced = node.state == serf_membership::NodeStateKind::Left;
-        match m.status {
-            MemberStatus::Leaving | MemberStatus::Alive
-                if m.status == MemberStatus::Leaving || announced =>
-            {
+        match (m.status, announced) {
+            (MemberStatus::Leaving, _) | (MemberStatus::Alive, true) => {
                 m.status = MemberStatus::Left;
                 m.leave = OptStamp::new(Some(now));
                 let ev = m.member();
@@ -250,7 +248,7 @@ impl Delegate for SerfState {
                 info!("EventMemberLeave: {} {}", ev.name, ev.addr);
                 self.emit(Event::MemberLeave(ev));
             }
-            MemberStatus::Alive => {
+            (MemberStatus::Alive, false) => {
                 m.status = MemberStatus::Failed;
                 m.leave = OptStamp::new(Some(now));
                 let ev = m.member();
@@ -258,7 +256,7 @@ impl Delegate for SerfState {
                 info!("EventMemberFailed: {} {}", ev.name, ev.addr);
                 self.emit(Event::MemberFailed(ev));
             }
-            other => warn!(node = %node.name, status = other.as_str(), "bad state when leave"),
+            (other, _) => warn!(node = %node.name, status = other.as_str(), "bad state when leave"),
         }
     }
 

@@ -68,6 +68,16 @@ pub(crate) fn start(sim: &mut SerfSim, n: usize) -> Vec<NodeId> {
     ids
 }
 
+/// Whether every one of `observers` gives `member` the status `want` (`None`: unknown).
+pub(crate) fn all_see(
+    sim: &SerfSim,
+    observers: &[NodeId],
+    member: NodeId,
+    want: Option<MemberStatus>,
+) -> bool {
+    observers.iter().all(|&o| status(sim, o, member) == want)
+}
+
 /// The status `observer`'s Serf gives `member`.
 pub(crate) fn status(sim: &SerfSim, observer: NodeId, member: NodeId) -> Option<MemberStatus> {
     let name = sim.name(member).to_string();

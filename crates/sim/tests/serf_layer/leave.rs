@@ -35,11 +35,7 @@ fn leave_once(seed: u64, loss: f64) -> BTreeMap<NodeId, Vec<&'static str>> {
     assert_eq!(sim.core(leaver).leave_result(), Some(Ok(())), "seed {seed}");
     let others: Vec<_> = ids.iter().copied().filter(|&i| i != leaver).collect();
     let left = sim.run_until(
-        |s| {
-            others
-                .iter()
-                .all(|&o| status(s, o, leaver) == Some(MemberStatus::Left))
-        },
+        |s| all_see(s, &others, leaver, Some(MemberStatus::Left)),
         secs(30.0),
     );
     assert!(left, "seed {seed}: not everyone saw the leave");

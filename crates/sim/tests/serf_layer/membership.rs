@@ -51,11 +51,7 @@ fn failed_node_that_comes_back_is_reconnected() {
         sim.crash(victim);
         let others: Vec<_> = ids.iter().copied().filter(|&i| i != victim).collect();
         let failed = sim.run_until(
-            |s| {
-                others
-                    .iter()
-                    .all(|&o| status(s, o, victim) == Some(MemberStatus::Failed))
-            },
+            |s| all_see(s, &others, victim, Some(MemberStatus::Failed)),
             secs(60.0),
         );
         assert!(failed, "seed {seed}: the crash was not detected");
@@ -86,10 +82,7 @@ fn node_failed_beyond_the_reconnect_timeout_is_reaped() {
         let name = sim.name(victim).to_string();
         sim.crash(victim);
         let others: Vec<_> = ids.iter().copied().filter(|&i| i != victim).collect();
-        let gone = sim.run_until(
-            |s| others.iter().all(|&o| status(s, o, victim).is_none()),
-            secs(90.0),
-        );
+        let gone = sim.run_until(|s| all_see(s, &others, victim, None), secs(90.0));
         assert!(gone, "seed {seed}: the failed node was never reaped");
         let mut reaped: Vec<_> = log
             .borrow()
@@ -135,11 +128,7 @@ fn detection_follows_the_suspicion_model_n30() {
         assert!(suspected, "seed {seed}: never suspected");
         let first = (sim.now() - t0).as_secs_f64();
         let failed = sim.run_until(
-            |s| {
-                others
-                    .iter()
-                    .all(|&o| status(s, o, victim) == Some(MemberStatus::Failed))
-            },
+            |s| all_see(s, &others, victim, Some(MemberStatus::Failed)),
             secs(60.0),
         );
         assert!(failed, "seed {seed}: not everyone saw the failure");
