@@ -55,17 +55,23 @@ pub fn go_serf() -> Option<PathBuf> {
     find_on_path("serf")
 }
 
-/// Our Rust binary: `SERF_RS_BIN`, else the most recently built of
-/// `<target>/release/serf` and `<target>/debug/serf`.
+/// Our Rust binary: `SERF_RS_BIN`, else the most recently built `serf` in the target
+/// directory: `<target>/<triple>/{release,debug}/serf` (the workspace builds for the
+/// machine's own triple, see `.cargo/config.toml`) or `<target>/{release,debug}/serf`.
 pub fn our_serf() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("SERF_RS_BIN") {
         let p = PathBuf::from(p);
         return is_executable_file(&p).then_some(p);
     }
     let target = target_dir();
-    let mut candidates: Vec<(SystemTime, PathBuf)> = ["release", "debug"]
+    // `<target>` itself and its per-triple subdirectories.
+    let mut roots = vec![target.clone()];
+    if let Ok(dir) = fs::read_dir(&target) {
+        roots.extend(dir.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+    }
+    let mut candidates: Vec<(SystemTime, PathBuf)> = roots
         .iter()
-        .map(|profile| target.join(profile).join("serf"))
+        .flat_map(|root| ["release", "debug"].map(|profile| root.join(profile).join("serf")))
         .filter(|p| is_executable_file(p))
         .map(|p| {
             let mtime = fs::metadata(&p)

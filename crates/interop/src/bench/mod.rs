@@ -3,10 +3,11 @@
 //! table of Go's figure, ours and the ratio ours / Go.
 //!
 //! Run: `scripts/bench [--quick]` (builds `serf` and the `bench` bin in release mode, then
-//! runs `target/release/bench`). `--quick` runs each measurement once, at smaller sizes,
+//! runs `target/<triple>/release/bench`). `--quick` runs each measurement once, at smaller sizes,
 //! in under five minutes on two cores; the full run repeats each three times and reports
 //! medians. Without Go's `serf` (`/usr/bin/serf`, `SERF_GO_BIN`) only ours is measured.
-//! Agent logs: `<target>/interop-logs/bench/`.
+//! Agent logs: `<target>/interop-logs/bench/`. `--tails [--runs N]` runs only the
+//! worst-case measurements of [`tails`] instead.
 //!
 //! What is measured (N = 10 unless said otherwise):
 //! * join convergence: agent 0 started; then N−1 agents spawned at once, each `-join`ing
@@ -27,6 +28,7 @@
 mod cluster;
 mod metrics;
 mod report;
+pub mod tails;
 pub mod wire;
 
 pub use cluster::{
@@ -66,6 +68,10 @@ pub struct Settings {
     pub throughput_for: Duration,
     /// Whether Go's agents are measured.
     pub go: bool,
+    /// `--tails`: only the worst-case runs of [`tails`].
+    pub tails: bool,
+    /// Fresh clusters per implementation for `--tails`.
+    pub runs: usize,
 }
 
 impl Settings {
@@ -74,11 +80,21 @@ impl Settings {
         let mut quick = false;
         let mut go = true;
         let mut samples = None;
+        let mut tails = false;
+        let mut runs = 20;
         let mut it = args.iter();
         while let Some(a) = it.next() {
             match a.as_str() {
                 "--quick" => quick = true,
                 "--no-go" => go = false,
+                "--tails" => tails = true,
+                "--runs" => {
+                    let v = it.next().ok_or("--runs needs a number")?;
+                    let n: usize = v
+                        .parse()
+                        .map_err(|_| format!("--runs: not a number: {v:?}"))?;
+                    runs = n.max(1);
+                }
                 "--samples" => {
                     let v = it.next().ok_or("--samples needs a number")?;
                     let n: usize = v
@@ -103,6 +119,8 @@ impl Settings {
                 samples: 5,
                 throughput_for: Duration::from_secs(3),
                 go,
+                tails,
+                runs,
             }
         } else {
             Settings {
@@ -118,6 +136,8 @@ impl Settings {
                 samples: 10,
                 throughput_for: Duration::from_secs(5),
                 go,
+                tails,
+                runs,
             }
         };
         if let Some(n) = samples {
@@ -128,10 +148,13 @@ impl Settings {
 }
 
 /// Usage text.
-pub const USAGE: &str = "usage: bench [--quick] [--no-go] [--samples N]\n  \
+pub const USAGE: &str =
+    "usage: bench [--quick] [--no-go] [--samples N] | bench --tails [--runs N] [--no-go]\n  \
     --quick      one cluster per measurement and implementation, N=10 and 100 at once (< 5 min)\n  \
     --no-go      measure only ours (also automatic when Go's serf is not installed)\n  \
-    --samples N  events and queries per latency measurement (quick: 5, full: 10)";
+    --samples N  events and queries per latency measurement (quick: 5, full: 10)\n  \
+    --tails      only the worst cases: join N=60, leave and detection N=30, on fresh clusters\n  \
+    --runs N     fresh clusters per implementation for --tails (default 20)";
 
 fn first_line(cmd: &str, args: &[&str]) -> String {
     let mut c = Command::new(cmd);
@@ -208,6 +231,24 @@ pub async fn run(s: &Settings, command_line: &str) -> Result<String, String> {
         ),
     }
     eprintln!("{}", header.join("\n"));
+    if s.tails {
+        let table = tails::measure(&imps, s.runs).await;
+        let mut out = String::new();
+        for h in &header {
+            out.push_str(&format!("{h}  \n"));
+        }
+        out.push_str(&format!(
+            "mode: tails ({} runs per implementation, fresh clusters, ours first in each \
+             pair), loopback\n\n{table}",
+            s.runs
+        ));
+        out.push_str(&format!(
+            "\nload average at end: {}; wall time {:.0}s\n",
+            read_trim("/proc/loadavg"),
+            started.elapsed().as_secs_f64()
+        ));
+        return Ok(out);
+    }
     let wire = wire::WireCounter::new();
     let mut report = Report::default();
     let n = s.n;

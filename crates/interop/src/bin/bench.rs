@@ -5,7 +5,7 @@
 //!
 //! Run: `scripts/bench [--quick]` (builds in release mode first), or
 //! `cargo build --release --locked -p serf-agent -p serf-interop --bins &&
-//! target/release/bench [--quick] [--no-go] [--samples N]`. Not part of the test suite.
+//! target/<triple>/release/bench [--quick] [--no-go] [--samples N]`. Not part of the test suite.
 #![forbid(unsafe_code)]
 
 use serf_interop::bench::{run, Settings, USAGE};

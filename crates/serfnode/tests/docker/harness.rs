@@ -16,13 +16,12 @@ pub(crate) const GO_IMAGE: &str = "serfnode-test/goserf:latest";
 /// Image with our `serf` (as cargo built it), shaped as `scripts/serf-image` makes it.
 pub(crate) const SERF_IMAGE: &str = "serfnode-test/serf:latest";
 
-/// Our `serf` binary from this workspace's build (`cargo build --workspace` makes it).
+/// Our `serf` binary from this workspace's build (`cargo build --workspace` makes it): in
+/// the same directory as the `serfnode` binary cargo built for this test, whatever the
+/// target directory, triple and profile.
 fn our_serf() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
-        PathBuf::from,
-    );
-    let bin = target.join("debug/serf");
+    let serfnode = Path::new(env!("CARGO_BIN_EXE_serfnode"));
+    let bin = serfnode.with_file_name("serf");
     assert!(
         bin.is_file(),
         "{} is missing: build the workspace first (cargo build --workspace)",
