@@ -340,7 +340,7 @@ impl<D: Delegate> Memberlist<D> {
             if let Some(r) = self.relays.remove(&seq) {
                 if r.nack {
                     let msg = Message::Nack(Nack { seq_no: r.req_seq }).encode();
-                    self.send_msg(r.requester, None, msg, true);
+                    self.send_msg(r.requester, msg, true);
                 }
             }
         }
@@ -614,7 +614,7 @@ impl<D: Delegate> Memberlist<D> {
     /// Sends a user message (`08` + data) straight to an address (Serf's `SendToAddress`).
     pub fn send_user_packet(&mut self, to: SocketAddr, data: &[u8]) {
         let msg = Message::User(data.to_vec()).encode();
-        self.send_msg(to, None, msg, false);
+        self.send_msg(to, msg, false);
     }
 
     /// Re-reads the delegate's metadata and gossips a new alive (tag updates).
@@ -685,9 +685,14 @@ impl<D: Delegate> Memberlist<D> {
         (self.cfg.enable_compression, crc)
     }
 
-    /// Sends a message to `to`, piggybacking broadcasts if asked; CRC when the peer is known
-    /// to speak protocol 5.
-    fn send_msg(&mut self, to: SocketAddr, node: Option<&str>, msg: Vec<u8>, piggyback: bool) {
+    /// Sends a message to `to`, piggybacking broadcasts if asked, without a CRC.
+    ///
+    /// Go compatibility: Go's memberlist sends pings, indirect pings, relayed pings and
+    /// acks without a CRC even to protocol-5 peers (its send path looks the peer up by its
+    /// address, which names no node); only gossip and the ping to a suspect carry one
+    /// (`send_parts` with `crc`). We do the same: 5 bytes less per probe, the same bytes
+    /// on the wire as Go's.
+    fn send_msg(&mut self, to: SocketAddr, msg: Vec<u8>, piggyback: bool) {
         let mut parts = vec![msg];
         if piggyback {
             let overhead = if self.cfg.encrypt_outgoing() {
@@ -701,10 +706,7 @@ impl<D: Delegate> Memberlist<D> {
                 .saturating_sub(parts[0].len() + 2 + overhead);
             parts.extend(self.get_broadcasts(2, avail));
         }
-        let crc = node
-            .and_then(|n| self.nodes.get(n))
-            .is_some_and(|n| n.info.vsn[1] >= 5);
-        self.send_parts(to, parts, crc);
+        self.send_parts(to, parts, false);
     }
 
     fn send_parts(&mut self, to: SocketAddr, parts: Vec<Vec<u8>>, crc: bool) {

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serf_membership::{Config, Delegate, Memberlist, Node, NodeStateKind, Transmit};
-use serf_wire::messages::{Ack, Alive, Message, Ping, PushNodeState, PushPull, Suspect};
+use serf_wire::messages::{msg_type, Ack, Alive, Message, Ping, PushNodeState, PushPull, Suspect};
 use serf_wire::packet::{decode_packet, InboundOptions};
 use serf_wire::stream::StreamMsg;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -385,4 +385,52 @@ fn dead_or_unknown_node_that_is_alive_gets_a_push_pull() {
     // A known alive pinger: nothing.
     ping_from(&mut m, Duration::from_secs(13), "z", 4);
     assert!(push_pulls(&mut m).is_empty());
+}
+
+/// Go compatibility (and 5 bytes a probe): pings to a protocol-5 peer go out without a
+/// CRC, as Go's memberlist sends them; gossip to the same peer carries one, and so does
+/// the ping that tells a suspect it is suspected (ping and suspect in one compound).
+#[test]
+fn probes_go_out_without_a_crc_and_gossip_with_one() {
+    let mut m = core();
+    feed(&mut m, alive("a", 1, 2));
+    let to_a = SocketAddr::new(ip(2), 7946);
+    let (mut pings, mut buddy, mut gossip) = (Vec::new(), Vec::new(), Vec::new());
+    let mut t = Duration::ZERO;
+    while t < Duration::from_secs(3) {
+        t += Duration::from_millis(50);
+        m.handle_timeout(t);
+        while let Some(tx) = m.poll_transmit() {
+            let Transmit::Packet { to, data } = tx else {
+                continue;
+            };
+            if to != to_a {
+                continue;
+            }
+            let d = decode_packet(&data, &InboundOptions::default()).expect("decodes");
+            let has = |f: fn(&Message) -> bool| d.messages.iter().any(f);
+            if has(|x| matches!(x, Message::Ping(_))) && has(|x| matches!(x, Message::Suspect(_))) {
+                buddy.push(data);
+            } else if has(|x| matches!(x, Message::Ping(_))) {
+                pings.push(data);
+            } else {
+                gossip.push(data);
+            }
+        }
+    }
+    assert!(
+        !pings.is_empty() && !buddy.is_empty() && !gossip.is_empty(),
+        "{pings:?} {buddy:?} {gossip:?}"
+    );
+    assert!(
+        pings.iter().all(|p| p[0] != msg_type::HAS_CRC),
+        "a ping carries a CRC"
+    );
+    assert!(
+        gossip
+            .iter()
+            .chain(&buddy)
+            .all(|p| p[0] == msg_type::HAS_CRC),
+        "gossip or a buddy ping without a CRC"
+    );
 }

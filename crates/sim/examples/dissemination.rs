@@ -27,14 +27,9 @@ mod support;
 use std::time::Instant;
 use support::{distribution, nodes_for, run_seeds, serf_model_time_lan, Dissemination};
 
-fn arg<T: std::str::FromStr>(args: &[String], i: usize, default: T) -> T {
-    match args.get(i) {
-        Some(s) => s
-            .parse()
-            .unwrap_or_else(|_| panic!("argument {}: cannot parse {s:?}", i + 1)),
-        None => default,
-    }
-}
+#[path = "common/args.rs"]
+mod args;
+use args::arg;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

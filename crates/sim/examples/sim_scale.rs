@@ -37,14 +37,9 @@ mod support;
 #[path = "../tests/support/scale.rs"]
 mod scale;
 
-fn arg<T: std::str::FromStr>(args: &[String], i: usize, default: T) -> T {
-    match args.get(i) {
-        Some(s) => s
-            .parse()
-            .unwrap_or_else(|_| panic!("argument {}: cannot parse {s:?}", i + 1)),
-        None => default,
-    }
-}
+#[path = "common/args.rs"]
+mod args;
+use args::arg;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

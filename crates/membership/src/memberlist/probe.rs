@@ -20,7 +20,7 @@ impl<D: Delegate> Memberlist<D> {
             Some(ip) if p.source_port != 0 => SocketAddr::new(ip, p.source_port),
             _ => from,
         };
-        self.send_msg(to, None, ack, true);
+        self.send_msg(to, ack, true);
         // A ping from a node we hold dead or do not know: it is alive and holds us alive.
         if !p.source_node.is_empty() {
             let back = match self.nodes.get(p.source_node.as_str()) {
@@ -70,12 +70,7 @@ impl<D: Delegate> Memberlist<D> {
                 expires: now + self.cfg.probe_timeout,
             },
         );
-        self.send_msg(
-            SocketAddr::new(req.target, port),
-            Some(&req.node),
-            ping,
-            true,
-        );
+        self.send_msg(SocketAddr::new(req.target, port), ping, true);
     }
 
     pub(super) fn handle_ack(&mut self, now: Duration, a: Ack) {
@@ -85,7 +80,7 @@ impl<D: Delegate> Memberlist<D> {
                 payload: Vec::new(),
             })
             .encode();
-            self.send_msg(r.requester, None, ack, true);
+            self.send_msg(r.requester, ack, true);
             return;
         }
         if self.probe.as_ref().is_some_and(|p| p.seq == a.seq_no) {
@@ -151,7 +146,7 @@ impl<D: Delegate> Memberlist<D> {
         })
         .encode();
         if target.state == NodeStateKind::Alive {
-            self.send_msg(target.socket_addr(), Some(target.name()), ping, true);
+            self.send_msg(target.socket_addr(), ping, true);
         } else {
             // Lifeguard buddy system: tell a suspect it is suspected.
             let s = Message::Suspect(Suspect {
@@ -203,7 +198,7 @@ impl<D: Delegate> Memberlist<D> {
                 source_node: self.cfg.name.clone(),
             })
             .encode();
-            self.send_msg(relay.socket_addr(), Some(relay.name()), msg, true);
+            self.send_msg(relay.socket_addr(), msg, true);
         }
         if let Some(p) = self.probe.as_mut() {
             p.expected_nacks = expected;
