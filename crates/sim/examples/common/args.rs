@@ -2,7 +2,7 @@
 
 /// Argument `i` (0-based) parsed as `T`, or `default` when absent. Exits with a message
 /// naming the argument when it does not parse.
-pub fn arg<T: std::str::FromStr>(args: &[String], i: usize, default: T) -> T {
+pub(crate) fn arg<T: std::str::FromStr>(args: &[String], i: usize, default: T) -> T {
     match args.get(i) {
         Some(s) => s.parse().unwrap_or_else(|_| {
             eprintln!("argument {}: cannot parse {s:?}", i + 1);
