@@ -163,9 +163,45 @@ pub(crate) async fn event_latency(
 ) {
     let imp = c.imp;
     let n = c.len();
+    let (lat, failure) = event_samples(c, d, s.samples).await;
+    let v = match failure {
+        Some(e) if lat.is_empty() => Val::fail(e),
+        _ => median_of(lat),
+    };
+    record(
+        report,
+        &format!("user event → last of {n} agents' event streams (ms, median)"),
+        1,
+        imp,
+        v,
+    );
+}
+
+/// The pause between two latency samples (events, queries): 200 to 400 ms, at random. A fixed pause would
+/// lock the sends to the sender's gossip ticks (200 ms apart): every event would then
+/// wait almost a whole interval, or almost none, for its first gossip round, depending on
+/// the cluster (single clusters of 3 measured medians from 1 ms to 200 ms that way).
+fn sample_gap() -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    // The low bits of the clock after an await are as good as random here.
+    Duration::from_millis(200 + u64::from(nanos / 1000 % 200))
+}
+
+/// `samples` user events sent over RPC to agent 0, one at a time, 200-400 ms apart
+/// ([`sample_gap`]): for each,
+/// the time in ms until the last agent's event stream delivered it; and the last error,
+/// if some event was not delivered everywhere within 10 s.
+pub(crate) async fn event_samples(
+    c: &mut BenchCluster,
+    d: &mut Deliveries,
+    samples: usize,
+) -> (Vec<f64>, Option<String>) {
+    let n = c.len();
     let mut lat = Vec::new();
     let mut failure = None;
-    for k in 0..s.samples {
+    for k in 0..samples {
         let name = format!("lat{k}");
         let req = EventRequest {
             name: name.clone(),
@@ -188,19 +224,9 @@ pub(crate) async fn event_latency(
             },
             Err(e) => failure = Some(e),
         }
-        sleep(Duration::from_millis(200)).await;
+        sleep(sample_gap()).await;
     }
-    let v = match failure {
-        Some(e) if lat.is_empty() => Val::fail(e),
-        _ => median_of(lat),
-    };
-    record(
-        report,
-        &format!("user event → last of {n} agents' event streams (ms, median)"),
-        1,
-        imp,
-        v,
-    );
+    (lat, failure)
 }
 
 /// Query round trips from agent 0: time until all N acks and until all N responses
@@ -218,7 +244,7 @@ pub(crate) async fn query_latency(report: &mut Report, c: &BenchCluster, s: &Set
             }
             Err(e) => failure = Some(e),
         }
-        sleep(Duration::from_millis(200)).await;
+        sleep(sample_gap()).await;
     }
     let pick = |v: Vec<f64>| match &failure {
         Some(e) if v.is_empty() => Val::fail(e.clone()),

@@ -7,7 +7,8 @@
 //! in under five minutes on two cores; the full run repeats each three times and reports
 //! medians. Without Go's `serf` (`/usr/bin/serf`, `SERF_GO_BIN`) only ours is measured.
 //! Agent logs: `<target>/interop-logs/bench/`. `--tails [--runs N]` runs only the
-//! worst-case measurements of [`tails`] instead.
+//! worst-case measurements of [`tails`] instead, and `--events [--runs K]` only the
+//! user-event latency pooled over many fresh clusters ([`events`]).
 //!
 //! What is measured (N = 10 unless said otherwise):
 //! * join convergence: agent 0 started; then N−1 agents spawned at once, each `-join`ing
@@ -26,6 +27,7 @@
 //!   random earlier agent; time until every agent lists all alive.
 
 mod cluster;
+pub mod events;
 mod metrics;
 mod report;
 pub mod tails;
@@ -70,8 +72,14 @@ pub struct Settings {
     pub go: bool,
     /// `--tails`: only the worst-case runs of [`tails`].
     pub tails: bool,
-    /// Fresh clusters per implementation for `--tails`.
+    /// `--events`: only the pooled user-event latency of [`events`].
+    pub events: bool,
+    /// Fresh clusters per implementation (and size) for `--tails` and `--events`.
     pub runs: usize,
+    /// `--sizes`: the cluster sizes for `--events`.
+    pub sizes: Vec<usize>,
+    /// `--settle`: the pause between convergence and the first event for `--events`.
+    pub settle: Duration,
 }
 
 impl Settings {
@@ -81,19 +89,23 @@ impl Settings {
         let mut go = true;
         let mut samples = None;
         let mut tails = false;
-        let mut runs = 20;
+        let mut events = false;
+        let mut runs = None;
+        let mut sizes = events::SIZES.to_vec();
+        let mut settle = Duration::ZERO;
         let mut it = args.iter();
         while let Some(a) = it.next() {
             match a.as_str() {
                 "--quick" => quick = true,
                 "--no-go" => go = false,
                 "--tails" => tails = true,
+                "--events" => events = true,
                 "--runs" => {
                     let v = it.next().ok_or("--runs needs a number")?;
                     let n: usize = v
                         .parse()
                         .map_err(|_| format!("--runs: not a number: {v:?}"))?;
-                    runs = n.max(1);
+                    runs = Some(n.max(1));
                 }
                 "--samples" => {
                     let v = it.next().ok_or("--samples needs a number")?;
@@ -101,6 +113,23 @@ impl Settings {
                         .parse()
                         .map_err(|_| format!("--samples: not a number: {v:?}"))?;
                     samples = Some(n.max(1));
+                }
+                "--sizes" => {
+                    let v = it.next().ok_or("--sizes needs a list such as 3,10,30")?;
+                    sizes = v
+                        .split(',')
+                        .map(|x| x.trim().parse::<usize>().ok().filter(|&n| n >= 2))
+                        .collect::<Option<Vec<usize>>>()
+                        .ok_or_else(|| format!("--sizes: not a list of sizes ≥ 2: {v:?}"))?;
+                }
+                "--settle" => {
+                    let v = it.next().ok_or("--settle needs seconds")?;
+                    let secs: f64 = v
+                        .parse()
+                        .ok()
+                        .filter(|x: &f64| x.is_finite() && *x >= 0.0 && *x <= 3600.0)
+                        .ok_or_else(|| format!("--settle: not a number of seconds: {v:?}"))?;
+                    settle = Duration::from_secs_f64(secs);
                 }
                 other => return Err(format!("unknown argument {other:?}")),
             }
@@ -120,7 +149,10 @@ impl Settings {
                 throughput_for: Duration::from_secs(3),
                 go,
                 tails,
-                runs,
+                events,
+                runs: 0,
+                sizes: sizes.clone(),
+                settle,
             }
         } else {
             Settings {
@@ -137,9 +169,19 @@ impl Settings {
                 throughput_for: Duration::from_secs(5),
                 go,
                 tails,
-                runs,
+                events,
+                runs: 0,
+                sizes: sizes.clone(),
+                settle,
             }
         };
+        if tails && events {
+            return Err("--tails and --events are separate runs".into());
+        }
+        settings.runs = runs.unwrap_or(if tails { 20 } else { 8 });
+        if events {
+            settings.samples = 10;
+        }
         if let Some(n) = samples {
             settings.samples = n;
         }
@@ -149,12 +191,15 @@ impl Settings {
 
 /// Usage text.
 pub const USAGE: &str =
-    "usage: bench [--quick] [--no-go] [--samples N] | bench --tails [--runs N] [--no-go]\n  \
+    "usage: bench [--quick] [--no-go] [--samples N] | bench --tails|--events [--runs N] [--samples N] [--no-go]\n  \
     --quick      one cluster per measurement and implementation, N=10 and 100 at once (< 5 min)\n  \
     --no-go      measure only ours (also automatic when Go's serf is not installed)\n  \
     --samples N  events and queries per latency measurement (quick: 5, full: 10)\n  \
     --tails      only the worst cases: join N=60, leave and detection N=30, on fresh clusters\n  \
-    --runs N     fresh clusters per implementation for --tails (default 20)";
+    --events     only user-event latency at N=3, 10, 30, pooled over fresh clusters\n  \
+    --runs N     fresh clusters per implementation (and size): --tails 20, --events 8\n  \
+    --sizes L    cluster sizes for --events (default 3,10,30)\n  \
+    --settle S   seconds between convergence and the first event for --events (default 0)";
 
 fn first_line(cmd: &str, args: &[&str]) -> String {
     let mut c = Command::new(cmd);
@@ -231,15 +276,20 @@ pub async fn run(s: &Settings, command_line: &str) -> Result<String, String> {
         ),
     }
     eprintln!("{}", header.join("\n"));
-    if s.tails {
-        let table = tails::measure(&imps, s.runs).await;
+    if s.tails || s.events {
+        let table = if s.tails {
+            tails::measure(&imps, s.runs).await
+        } else {
+            events::measure(&imps, s).await
+        };
         let mut out = String::new();
         for h in &header {
             out.push_str(&format!("{h}  \n"));
         }
         out.push_str(&format!(
-            "mode: tails ({} runs per implementation, fresh clusters, ours first in each \
+            "mode: {} ({} runs per implementation, fresh clusters, ours first in each \
              pair), loopback\n\n{table}",
+            if s.tails { "tails" } else { "events" },
             s.runs
         ));
         out.push_str(&format!(

@@ -1,0 +1,157 @@
+//! `scripts/bench --events [--runs K] [--samples S]`: user-event latency pooled over many
+//! fresh clusters, for ours and Go's, interleaved.
+//!
+//! One cluster's median says more about that cluster than about the implementation: its
+//! members' gossip ticks have random phases, and which nodes the first rounds reach and
+//! when those tick decides an event's latency. Single clusters of 10 gave ratios from
+//! 0.75 to 1.26 within one hour. This mode starts `K`
+//! (default 8) clusters per size and implementation, of 3, 10 and 30 agents, sends `S`
+//! (default 10) events through each (RPC to agent 0, 200 to 400 ms apart, at random), and reports, per size,
+//! the median and 90th percentile over all `K × S` events of the time until the last
+//! agent's RPC event stream delivered the event.
+
+use super::cluster::{BenchCluster, JoinPattern};
+use super::metrics::event_samples;
+use super::Settings;
+use crate::Impl;
+use std::fmt::Write as _;
+use std::time::Duration;
+use tokio::time::sleep;
+
+/// The cluster sizes measured by default (`--sizes`).
+pub const SIZES: [usize; 3] = [3, 10, 30];
+
+/// Nearest-rank percentile `p` (0..=100) of sorted `v`.
+fn percentile(v: &[f64], p: usize) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let rank = (p * v.len()).div_ceil(100).max(1);
+    v.get(rank - 1).copied()
+}
+
+fn fmt_ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".into(), |x| format!("{x:.1}"))
+}
+
+/// Runs the measurement and returns its markdown table.
+pub(crate) async fn measure(imps: &[Impl], s: &Settings) -> String {
+    let (runs, samples) = (s.runs, s.samples);
+    // pooled[size index][implementation index]: every event's latency (ms).
+    let mut pooled = vec![vec![Vec::<f64>::new(); imps.len()]; s.sizes.len()];
+    let mut failures = Vec::new();
+    for (si, &n) in s.sizes.iter().enumerate() {
+        for run in 1..=runs {
+            for (k, &imp) in imps.iter().enumerate() {
+                eprintln!("[events] N={n} run {run}/{runs}: {imp}");
+                let prefix = format!("{}-e{n}r{run}-", imp.label());
+                let started = BenchCluster::start(
+                    imp,
+                    &prefix,
+                    n,
+                    JoinPattern::First,
+                    &[],
+                    Duration::from_secs(60),
+                )
+                .await
+                .and_then(|(c, reached)| reached.last().map(|_| c));
+                let mut c = match started {
+                    Ok(c) => c,
+                    Err(e) => {
+                        failures.push(format!("{imp} N={n} run {run}: no cluster: {e}"));
+                        continue;
+                    }
+                };
+                let mut d = match c.subscribe_user_events().await {
+                    Ok(d) => d,
+                    Err(e) => {
+                        failures.push(format!("{imp} N={n} run {run}: event streams: {e}"));
+                        continue;
+                    }
+                };
+                sleep(s.settle).await;
+                let (lat, failure) = event_samples(&mut c, &mut d, samples).await;
+                if let Some(e) = failure {
+                    failures.push(format!("{imp} N={n} run {run}: {e}"));
+                }
+                let mut sorted = lat.clone();
+                sorted.sort_by(f64::total_cmp);
+                eprintln!(
+                    "[events] {imp:>4} N={n} run {run}: median {} ms over {}",
+                    fmt_ms(percentile(&sorted, 50)),
+                    sorted.len()
+                );
+                pooled[si][k].extend(lat);
+            }
+        }
+    }
+    let mut out = String::new();
+    let mut head = "| user event → last agent's event stream (ms) |".to_string();
+    let mut rule = "|---|".to_string();
+    for imp in imps {
+        let who = match imp {
+            Impl::Go => "Go",
+            Impl::Rust => "ours",
+        };
+        let _ = write!(head, " {who} median | {who} p90 | {who} events |");
+        rule.push_str("---:|---:|---:|");
+    }
+    let both = imps.len() == 2;
+    if both {
+        head.push_str(" ours/Go (median) |");
+        rule.push_str("---:|");
+    }
+    let _ = writeln!(out, "{head}\n{rule}");
+    for (si, &n) in s.sizes.iter().enumerate() {
+        let _ = write!(out, "| N={n} |");
+        let mut medians = Vec::new();
+        for v in &mut pooled[si] {
+            v.sort_by(f64::total_cmp);
+            let median = percentile(v, 50);
+            medians.push(median);
+            let _ = write!(
+                out,
+                " {} | {} | {} |",
+                fmt_ms(median),
+                fmt_ms(percentile(v, 90)),
+                v.len()
+            );
+        }
+        if both {
+            // imps is [Rust, Go].
+            let ratio = match (medians[0], medians[1]) {
+                (Some(ours), Some(go)) if go > 0.0 => format!("{:.2}", ours / go),
+                _ => "—".into(),
+            };
+            let _ = write!(out, " {ratio} |");
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "\n{runs} fresh clusters per size and implementation, {samples} events each \
+         (the first {:.1} s after the cluster converged), interleaved (ours, Go, ours, Go, …).",
+        s.settle.as_secs_f64()
+    );
+    if !failures.is_empty() {
+        let _ = writeln!(out, "\nFailures:");
+        for f in failures {
+            let _ = writeln!(out, "* {f}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<f64> = (1..=10).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50), Some(5.0));
+        assert_eq!(percentile(&v, 90), Some(9.0));
+        assert_eq!(percentile(&v, 100), Some(10.0));
+        assert_eq!(percentile(&[], 50), None);
+    }
+}
