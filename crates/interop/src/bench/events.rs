@@ -37,8 +37,10 @@ fn fmt_ms(v: Option<f64>) -> String {
 /// Runs the measurement and returns its markdown table.
 pub(crate) async fn measure(imps: &[Impl], s: &Settings) -> String {
     let (runs, samples) = (s.runs, s.samples);
-    // pooled[size index][implementation index]: every event's latency (ms).
+    // pooled[size index][implementation index]: every event's latency (ms), and every
+    // event's delivery times on all agents, in order (ms).
     let mut pooled = vec![vec![Vec::<f64>::new(); imps.len()]; s.sizes.len()];
+    let mut spreads = vec![vec![Vec::<Vec<f64>>::new(); imps.len()]; s.sizes.len()];
     let mut failures = Vec::new();
     for (si, &n) in s.sizes.iter().enumerate() {
         for run in 1..=runs {
@@ -70,7 +72,8 @@ pub(crate) async fn measure(imps: &[Impl], s: &Settings) -> String {
                     }
                 };
                 sleep(s.settle).await;
-                let (lat, failure) = event_samples(&mut c, &mut d, samples).await;
+                let (spread, failure) = event_samples(&mut c, &mut d, samples).await;
+                let lat: Vec<f64> = spread.iter().filter_map(|v| v.last().copied()).collect();
                 if let Some(e) = failure {
                     failures.push(format!("{imp} N={n} run {run}: {e}"));
                 }
@@ -82,6 +85,7 @@ pub(crate) async fn measure(imps: &[Impl], s: &Settings) -> String {
                     sorted.len()
                 );
                 pooled[si][k].extend(lat);
+                spreads[si][k].extend(spread);
             }
         }
     }
@@ -129,7 +133,13 @@ pub(crate) async fn measure(imps: &[Impl], s: &Settings) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{runs} fresh clusters per size and implementation, {samples} events each \
+        "\nSpread: the median over events of the time (ms) at which the k-th agent's \
+         stream delivered it (k=1 is the sender itself).\n"
+    );
+    let _ = writeln!(out, "{}", spread_table(imps, &s.sizes, &spreads));
+    let _ = writeln!(
+        out,
+        "{runs} fresh clusters per size and implementation, {samples} events each \
          (the first {:.1} s after the cluster converged), interleaved (ours, Go, ours, Go, …).",
         s.settle.as_secs_f64()
     );
@@ -137,6 +147,36 @@ pub(crate) async fn measure(imps: &[Impl], s: &Settings) -> String {
         let _ = writeln!(out, "\nFailures:");
         for f in failures {
             let _ = writeln!(out, "* {f}");
+        }
+    }
+    out
+}
+
+/// The median over events of the k-th delivery, for a few ranks k per size.
+fn spread_table(imps: &[Impl], sizes: &[usize], spreads: &[Vec<Vec<Vec<f64>>>]) -> String {
+    let mut out = String::from("| N | k |");
+    let mut rule = String::from("|---:|---:|");
+    for imp in imps {
+        let _ = write!(out, " {imp} |");
+        rule.push_str("---:|");
+    }
+    let _ = writeln!(out, "\n{rule}");
+    for (si, &n) in sizes.iter().enumerate() {
+        let mut ranks: Vec<usize> = vec![1, 2, 3, 4, n / 2, n.saturating_sub(1), n];
+        ranks.retain(|&k| k >= 1 && k <= n);
+        ranks.sort_unstable();
+        ranks.dedup();
+        for k in ranks {
+            let _ = write!(out, "| {n} | {k} |");
+            for per_imp in &spreads[si] {
+                let mut kth: Vec<f64> = per_imp
+                    .iter()
+                    .filter_map(|v| v.get(k - 1).copied())
+                    .collect();
+                kth.sort_by(f64::total_cmp);
+                let _ = write!(out, " {} |", fmt_ms(percentile(&kth, 50)));
+            }
+            out.push('\n');
         }
     }
     out

@@ -119,24 +119,24 @@ pub(crate) async fn idle(report: &mut Report, c: &BenchCluster, s: &Settings, wi
     );
 }
 
-/// Waits until every agent of `want` has delivered the event `name`; the time from `t0`
-/// to the last delivery.
+/// Waits until all `n` agents have delivered the event `name`; the times from `t0` of
+/// the deliveries, in order.
 async fn wait_delivered(
     d: &mut Deliveries,
     name: &str,
     n: usize,
     t0: Instant,
     deadline: Duration,
-) -> Result<Duration, String> {
+) -> Result<Vec<Duration>, String> {
     let end = t0 + deadline;
     let mut seen = HashSet::new();
-    let mut last = t0;
+    let mut times = Vec::with_capacity(n);
     while seen.len() < n {
         let left = end.saturating_duration_since(Instant::now());
         match timeout(left, d.rx.recv()).await {
             Ok(Some(ev)) if ev.name == name => {
                 if seen.insert(ev.node) {
-                    last = last.max(ev.at);
+                    times.push(ev.at.saturating_duration_since(t0));
                 }
             }
             Ok(Some(_)) => {}
@@ -150,7 +150,8 @@ async fn wait_delivered(
             }
         }
     }
-    Ok(last - t0)
+    times.sort();
+    Ok(times)
 }
 
 /// User-event latency: events sent over RPC to agent 0, until the last agent's event
@@ -163,7 +164,8 @@ pub(crate) async fn event_latency(
 ) {
     let imp = c.imp;
     let n = c.len();
-    let (lat, failure) = event_samples(c, d, s.samples).await;
+    let (spreads, failure) = event_samples(c, d, s.samples).await;
+    let lat: Vec<f64> = spreads.iter().filter_map(|v| v.last().copied()).collect();
     let v = match failure {
         Some(e) if lat.is_empty() => Val::fail(e),
         _ => median_of(lat),
@@ -190,14 +192,14 @@ fn sample_gap() -> Duration {
 }
 
 /// `samples` user events sent over RPC to agent 0, one at a time, 200-400 ms apart
-/// ([`sample_gap`]): for each,
-/// the time in ms until the last agent's event stream delivered it; and the last error,
+/// ([`sample_gap`]): for each, the times in ms, in order, at which the agents' event
+/// streams delivered it (the last is the event's latency); and the last error,
 /// if some event was not delivered everywhere within 10 s.
 pub(crate) async fn event_samples(
     c: &mut BenchCluster,
     d: &mut Deliveries,
     samples: usize,
-) -> (Vec<f64>, Option<String>) {
+) -> (Vec<Vec<f64>>, Option<String>) {
     let n = c.len();
     let mut lat = Vec::new();
     let mut failure = None;
@@ -219,7 +221,7 @@ pub(crate) async fn event_samples(
         };
         match sent {
             Ok(()) => match wait_delivered(d, &name, n, t0, Duration::from_secs(10)).await {
-                Ok(t) => lat.push(millis(t)),
+                Ok(t) => lat.push(t.into_iter().map(millis).collect()),
                 Err(e) => failure = Some(e),
             },
             Err(e) => failure = Some(e),
