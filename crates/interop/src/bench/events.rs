@@ -12,6 +12,7 @@
 
 use super::cluster::{BenchCluster, JoinPattern};
 use super::metrics::event_samples;
+use super::report::column_name;
 use super::Settings;
 use crate::Impl;
 use std::fmt::Write as _;
@@ -93,10 +94,7 @@ pub(crate) async fn measure(imps: &[Impl], s: &Settings) -> String {
     let mut head = "| user event → last agent's event stream (ms) |".to_string();
     let mut rule = "|---|".to_string();
     for imp in imps {
-        let who = match imp {
-            Impl::Go => "Go",
-            Impl::Rust => "ours",
-        };
+        let who = column_name(*imp);
         let _ = write!(head, " {who} median | {who} p90 | {who} events |");
         rule.push_str("---:|---:|---:|");
     }

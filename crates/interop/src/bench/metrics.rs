@@ -414,8 +414,9 @@ pub(crate) async fn throughput(
     record(report, &label, 0, imp, count);
 }
 
-/// Graceful leave of the last agent (SIGINT): when each other agent lists it `left`.
-pub(crate) async fn leave(report: &mut Report, c: &mut BenchCluster) {
+/// SIGINT to the last agent; when each other agent lists it `left` (the agent is killed
+/// if it has not exited 15 s later).
+pub(crate) async fn leave_reached(c: &mut BenchCluster) -> Reached {
     let imp = c.imp;
     let i = c.len() - 1;
     let observers: Vec<usize> = (0..i).collect();
@@ -436,7 +437,29 @@ pub(crate) async fn leave(report: &mut Report, c: &mut BenchCluster) {
             deadline: Duration::ZERO,
         },
     };
+    if c.agents[i].wait_exit(Duration::from_secs(15)).is_none() {
+        eprintln!("[bench] {imp:>4}: {name} still running 15 s after SIGINT; killing it");
+    }
+    c.agents[i].kill9();
+    reached
+}
+
+/// SIGKILL of the second-to-last agent; when each remaining agent lists it `failed`.
+pub(crate) async fn failure_reached(c: &mut BenchCluster, deadline: Duration) -> Reached {
+    let i = c.len() - 2;
+    let observers: Vec<usize> = (0..i).collect();
+    let name = c.agents[i].name().to_string();
+    let t0 = Instant::now();
+    c.agents[i].kill9();
+    c.wait_views(&observers, lists_as(&name, "failed"), t0, deadline)
+        .await
+}
+
+/// Graceful leave of the last agent ([`leave_reached`]): the median and the last observer.
+pub(crate) async fn leave(report: &mut Report, c: &mut BenchCluster) {
+    let imp = c.imp;
     let n = c.len();
+    let reached = leave_reached(c).await;
     record(
         report,
         &format!("graceful leave, N={n}: median observer sees `left` (s)"),
@@ -451,36 +474,17 @@ pub(crate) async fn leave(report: &mut Report, c: &mut BenchCluster) {
         imp,
         secs(reached.last()),
     );
-    if c.agents[i].wait_exit(Duration::from_secs(15)).is_none() {
-        eprintln!("[bench] {imp:>4}: {name} still running 15 s after SIGINT; killing it");
-    }
-    c.agents[i].kill9();
 }
 
-/// Failure detection: SIGKILL of the second-to-last agent; when every remaining agent
-/// lists it `failed`.
+/// Failure detection ([`failure_reached`]): when the last remaining agent lists it
+/// `failed`.
 pub(crate) async fn failure(report: &mut Report, c: &mut BenchCluster) {
     let imp = c.imp;
-    let n = c.len();
-    let i = n - 2;
-    let observers: Vec<usize> = (0..i).collect();
-    let name = c.agents[i].name().to_string();
-    let t0 = Instant::now();
-    c.agents[i].kill9();
-    let reached = c
-        .wait_views(
-            &observers,
-            lists_as(&name, "failed"),
-            t0,
-            Duration::from_secs(60),
-        )
-        .await;
+    let observers = c.len() - 2;
+    let reached = failure_reached(c, Duration::from_secs(60)).await;
     record(
         report,
-        &format!(
-            "failure detection (SIGKILL), {} observers: last sees `failed` (s)",
-            observers.len()
-        ),
+        &format!("failure detection (SIGKILL), {observers} observers: last sees `failed` (s)"),
         2,
         imp,
         secs(reached.last()),

@@ -150,6 +150,14 @@ impl Report {
     }
 }
 
+/// How a table column names an implementation: "Go" or "ours".
+pub(crate) fn column_name(imp: crate::Impl) -> &'static str {
+    match imp {
+        crate::Impl::Go => "Go",
+        crate::Impl::Rust => "ours",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

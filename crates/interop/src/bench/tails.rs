@@ -12,10 +12,12 @@
 //! The table gives, per implementation, the median, the worst run and how many runs were
 //! over the bound; every run's figure is listed below it.
 
-use super::cluster::{lists_as, BenchCluster, JoinPattern, Reached};
+use super::cluster::{BenchCluster, JoinPattern};
+use super::metrics::{failure_reached, leave_reached};
+use super::report::column_name;
 use crate::Impl;
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::time::sleep;
 
 /// Cluster size for the join measurement.
@@ -160,50 +162,15 @@ async fn one_run(imp: Impl, run: usize, t: &mut Tails) {
     };
     // Let the join's gossip die down, as on a cluster that has been up a while.
     sleep(Duration::from_secs(2)).await;
-    let leave = leave_time(&mut c).await;
+    let leave = leave_reached(&mut c).await.last();
     progress(imp, run, &format!("leave N={LEAVE_N}"), &leave);
     t.leave.push(leave);
     sleep(Duration::from_secs(1)).await;
-    let detect = detection_time(&mut c).await;
+    let detect = failure_reached(&mut c, Duration::from_secs(90))
+        .await
+        .last();
     progress(imp, run, &format!("detection N={LEAVE_N}"), &detect);
     t.detect.push(detect);
-}
-
-/// SIGINT to the last agent; when the last other agent lists it `left`.
-async fn leave_time(c: &mut BenchCluster) -> Result<Duration, String> {
-    let i = c.len() - 1;
-    let observers: Vec<usize> = (0..i).collect();
-    let name = c.agents[i].name().to_string();
-    let t0 = Instant::now();
-    c.agents[i].sigint()?;
-    let reached: Reached = c
-        .wait_views(
-            &observers,
-            lists_as(&name, "left"),
-            t0,
-            Duration::from_secs(60),
-        )
-        .await;
-    let _ = c.agents[i].wait_exit(Duration::from_secs(15));
-    c.agents[i].kill9();
-    reached.last()
-}
-
-/// SIGKILL of the second-to-last agent; when the last remaining agent lists it `failed`.
-async fn detection_time(c: &mut BenchCluster) -> Result<Duration, String> {
-    let i = c.len() - 2;
-    let observers: Vec<usize> = (0..i).collect();
-    let name = c.agents[i].name().to_string();
-    let t0 = Instant::now();
-    c.agents[i].kill9();
-    c.wait_views(
-        &observers,
-        lists_as(&name, "failed"),
-        t0,
-        Duration::from_secs(90),
-    )
-    .await
-    .last()
 }
 
 /// Runs `runs` rounds for each of `imps` and returns the markdown table and the per-run
@@ -238,10 +205,7 @@ pub(crate) async fn measure(imps: &[Impl], runs: usize) -> String {
     let mut head = "| Measurement, over fresh clusters | bound |".to_string();
     let mut rule = "|---|---:|".to_string();
     for imp in imps {
-        let who = match imp {
-            Impl::Go => "Go",
-            Impl::Rust => "ours",
-        };
+        let who = column_name(*imp);
         let _ = write!(head, " {who} median | {who} worst | {who} runs over |");
         rule.push_str("---:|---:|---:|");
     }
