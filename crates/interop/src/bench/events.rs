@@ -38,9 +38,8 @@ fn fmt_ms(v: Option<f64>) -> String {
 /// Runs the measurement and returns its markdown table.
 pub(crate) async fn measure(imps: &[Impl], s: &Settings) -> String {
     let (runs, samples) = (s.runs, s.samples);
-    // pooled[size index][implementation index]: every event's latency (ms), and every
-    // event's delivery times on all agents, in order (ms).
-    let mut pooled = vec![vec![Vec::<f64>::new(); imps.len()]; s.sizes.len()];
+    // spreads[size index][implementation index]: every event's delivery times on all
+    // agents, in order (ms); the last is the event's latency.
     let mut spreads = vec![vec![Vec::<Vec<f64>>::new(); imps.len()]; s.sizes.len()];
     let mut failures = Vec::new();
     for (si, &n) in s.sizes.iter().enumerate() {
@@ -74,18 +73,15 @@ pub(crate) async fn measure(imps: &[Impl], s: &Settings) -> String {
                 };
                 sleep(s.settle).await;
                 let (spread, failure) = event_samples(&mut c, &mut d, samples).await;
-                let lat: Vec<f64> = spread.iter().filter_map(|v| v.last().copied()).collect();
                 if let Some(e) = failure {
                     failures.push(format!("{imp} N={n} run {run}: {e}"));
                 }
-                let mut sorted = lat.clone();
-                sorted.sort_by(f64::total_cmp);
+                let sorted = latencies(&spread);
                 eprintln!(
                     "[events] {imp:>4} N={n} run {run}: median {} ms over {}",
                     fmt_ms(percentile(&sorted, 50)),
                     sorted.len()
                 );
-                pooled[si][k].extend(lat);
                 spreads[si][k].extend(spread);
             }
         }
@@ -107,8 +103,8 @@ pub(crate) async fn measure(imps: &[Impl], s: &Settings) -> String {
     for (si, &n) in s.sizes.iter().enumerate() {
         let _ = write!(out, "| N={n} |");
         let mut medians = Vec::new();
-        for v in &mut pooled[si] {
-            v.sort_by(f64::total_cmp);
+        for per_imp in &spreads[si] {
+            let v = &latencies(per_imp);
             let median = percentile(v, 50);
             medians.push(median);
             let _ = write!(
@@ -148,6 +144,13 @@ pub(crate) async fn measure(imps: &[Impl], s: &Settings) -> String {
         }
     }
     out
+}
+
+/// Each event's latency (its last delivery), sorted.
+fn latencies(spreads: &[Vec<f64>]) -> Vec<f64> {
+    let mut v: Vec<f64> = spreads.iter().filter_map(|t| t.last().copied()).collect();
+    v.sort_by(f64::total_cmp);
+    v
 }
 
 /// The median over events of the k-th delivery, for a few ranks k per size.

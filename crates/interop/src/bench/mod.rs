@@ -100,20 +100,8 @@ impl Settings {
                 "--no-go" => go = false,
                 "--tails" => tails = true,
                 "--events" => events = true,
-                "--runs" => {
-                    let v = it.next().ok_or("--runs needs a number")?;
-                    let n: usize = v
-                        .parse()
-                        .map_err(|_| format!("--runs: not a number: {v:?}"))?;
-                    runs = Some(n.max(1));
-                }
-                "--samples" => {
-                    let v = it.next().ok_or("--samples needs a number")?;
-                    let n: usize = v
-                        .parse()
-                        .map_err(|_| format!("--samples: not a number: {v:?}"))?;
-                    samples = Some(n.max(1));
-                }
+                "--runs" => runs = Some(count(it.next(), "--runs")?),
+                "--samples" => samples = Some(count(it.next(), "--samples")?),
                 "--sizes" => {
                     let v = it.next().ok_or("--sizes needs a list such as 3,10,30")?;
                     sizes = v
@@ -187,6 +175,15 @@ impl Settings {
         }
         Ok(settings)
     }
+}
+
+/// The number after `flag` (at least 1).
+fn count(v: Option<&String>, flag: &str) -> Result<usize, String> {
+    let v = v.ok_or_else(|| format!("{flag} needs a number"))?;
+    let n: usize = v
+        .parse()
+        .map_err(|_| format!("{flag}: not a number: {v:?}"))?;
+    Ok(n.max(1))
 }
 
 /// Usage text.
