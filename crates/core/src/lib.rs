@@ -371,9 +371,20 @@ impl Serf {
             params.timeout
         };
         self.ml.delegate_mut().now = now;
-        self.ml
+        let r = self
+            .ml
             .delegate_mut()
-            .start_query(now, name, payload, params, timeout)
+            .start_query(now, name, payload, params, timeout);
+        self.wake_gossip();
+        r
+    }
+
+    /// Hands a wish for an extra gossip round (a user event or query was queued) to
+    /// memberlist, whose timers then include it.
+    fn wake_gossip(&mut self) {
+        if std::mem::take(&mut self.ml.delegate_mut().gossip_wanted) {
+            self.ml.gossip_soon();
+        }
     }
 
     /// Answers a query delivered as [`Event::Query`].
@@ -499,6 +510,7 @@ impl Serf {
     /// A datagram arrived.
     pub fn handle_packet(&mut self, now: Duration, from: SocketAddr, data: &[u8]) {
         self.ml.handle_packet(now, from, data);
+        self.wake_gossip();
         self.start_conflict_vote(now);
         self.step_leave(now);
     }
@@ -523,7 +535,9 @@ impl Serf {
         from: SocketAddr,
         msg: StreamMsg,
     ) -> Option<Vec<u8>> {
-        self.ml.handle_stream(now, from, msg)
+        let reply = self.ml.handle_stream(now, from, msg);
+        self.wake_gossip();
+        reply
     }
 
     /// Starts a join: the framed push/pull to send to each seed. `replay` = also deliver
@@ -685,7 +699,9 @@ impl Serf {
 
     /// Fires a user event (Go's size checks and error texts).
     pub fn user_event(&mut self, name: &str, payload: &[u8], coalesce: bool) -> Result<(), Error> {
-        self.ml.delegate_mut().user_event(name, payload, coalesce)
+        let r = self.ml.delegate_mut().user_event(name, payload, coalesce);
+        self.wake_gossip();
+        r
     }
 
     /// Forces a failed member into the left state (force-leave).

@@ -133,6 +133,10 @@ pub struct SerfState {
     pub(crate) rng: serf_membership::Rng,
     /// Someone claims our name from another address: run the conflict vote.
     pub(crate) conflict_pending: bool,
+    /// A user event or query entered its broadcast queue since the last input: ask
+    /// memberlist for an extra gossip round
+    /// ([`serf_membership::Memberlist::gossip_soon`]).
+    pub(crate) gossip_wanted: bool,
     pub(crate) coord: crate::coordinate::CoordinateClient,
     pub(crate) coord_cache: HashMap<String, crate::coordinate::Coordinate>,
 }
@@ -189,6 +193,7 @@ impl SerfState {
             advertise: SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0),
             rng: serf_membership::Rng::new(seed),
             conflict_pending: false,
+            gossip_wanted: false,
             coord: crate::coordinate::CoordinateClient::new(Default::default(), seed),
             coord_cache: HashMap::new(),
         }
@@ -362,6 +367,7 @@ impl SerfState {
     pub(crate) fn queue_event(&mut self, msg: Vec<u8>) {
         self.event_queue.queue(None, msg, None);
         self.event_queue.prune(self.cfg.max_queue_depth);
+        self.gossip_wanted = true;
     }
 
     fn check_finished(&mut self) {

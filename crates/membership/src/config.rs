@@ -32,6 +32,10 @@ pub struct Config {
     pub gossip_interval: Duration,
     /// Peers per gossip round.
     pub gossip_nodes: usize,
+    /// Send newly queued Serf user events and queries in an extra gossip round at once,
+    /// not at the next gossip tick ([`crate::Memberlist::gossip_soon`]). Not in Go's
+    /// memberlist, which waits for the tick; the messages and their number are the same.
+    pub eager_gossip: bool,
     /// How long dead nodes still receive gossip.
     pub gossip_to_the_dead_time: Duration,
     /// Time between anti-entropy push/pulls (scaled with cluster size).
@@ -91,6 +95,7 @@ impl Config {
             retransmit_mult: 4,
             gossip_interval: Duration::from_millis(200),
             gossip_nodes: 3,
+            eager_gossip: true,
             gossip_to_the_dead_time: Duration::from_secs(30),
             push_pull_interval: Duration::from_secs(30),
             tcp_timeout: Duration::from_secs(10),

@@ -86,6 +86,10 @@ pub struct Memberlist<D> {
     queue: BroadcastQueue,
     next_probe: Duration,
     next_gossip: Duration,
+    /// An extra gossip round is wanted ([`Memberlist::gossip_soon`]).
+    eager_wanted: bool,
+    /// When the last extra round went out.
+    last_eager: Option<Duration>,
     next_push_pull: Duration,
     leaving: bool,
     leave_done: bool,
@@ -126,6 +130,8 @@ impl<D: Delegate> Memberlist<D> {
             queue: BroadcastQueue::new(),
             next_probe,
             next_gossip,
+            eager_wanted: false,
+            last_eager: None,
             next_push_pull,
             leaving: false,
             leave_done: false,
@@ -277,6 +283,7 @@ impl<D: Delegate> Memberlist<D> {
             probe,
         ]
         .into_iter()
+        .chain(self.eager_gossip_at().map(|t| (Timer::EagerGossip, t)))
         .chain(
             self.suspicions
                 .values()
@@ -359,6 +366,14 @@ impl<D: Delegate> Memberlist<D> {
         }
         if now >= self.next_gossip {
             self.next_gossip = now + self.cfg.gossip_interval;
+            // The tick serves a pending request for an extra round.
+            self.eager_wanted = false;
+            self.gossip(now);
+        }
+        if self.eager_gossip_at().is_some_and(|t| now >= t) {
+            self.eager_wanted = false;
+            self.last_eager = Some(now);
+            self.stats.eager_gossip_rounds += 1;
             self.gossip(now);
         }
         if now >= self.next_push_pull {

@@ -1,7 +1,7 @@
 //! The membership state machine rules of docs/memberlist-protocol.md section 8, driven with crafted packets.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use serf_membership::{Config, Delegate, Memberlist, Node, NodeStateKind, Transmit};
+use serf_membership::{Config, Delegate, Memberlist, Node, NodeStateKind, Timer, Transmit};
 use serf_wire::messages::{msg_type, Ack, Alive, Message, Ping, PushNodeState, PushPull, Suspect};
 use serf_wire::packet::{decode_packet, InboundOptions};
 use serf_wire::stream::StreamMsg;
@@ -433,4 +433,40 @@ fn probes_go_out_without_a_crc_and_gossip_with_one() {
             .all(|p| p[0] == msg_type::HAS_CRC),
         "gossip or a buddy ping without a CRC"
     );
+}
+
+/// `gossip_soon` arms an extra gossip round at once (the first) or a quarter interval after
+/// the previous extra round, outside the gossip ticks; it sends what is queued; a gossip
+/// tick due first serves the request; `eager_gossip = false` turns it off.
+#[test]
+fn gossip_soon_runs_one_extra_round_at_most_every_quarter_interval() {
+    let eager_at = |m: &Memberlist<Rec>| {
+        m.timers()
+            .find(|(t, _)| *t == Timer::EagerGossip)
+            .map(|(_, at)| at)
+    };
+    let mut m = core();
+    feed(&mut m, alive("a", 1, 2));
+    while m.poll_transmit().is_some() {}
+    assert_eq!(eager_at(&m), None);
+    m.gossip_soon();
+    assert_eq!(eager_at(&m), Some(Duration::ZERO));
+    let t = Duration::from_millis(11);
+    m.handle_timeout(t);
+    assert_eq!(m.stats().eager_gossip_rounds, 1);
+    assert!(m.poll_transmit().is_some(), "the extra round sent nothing");
+    while m.poll_transmit().is_some() {}
+    assert_eq!(eager_at(&m), None);
+    m.gossip_soon();
+    assert_eq!(eager_at(&m), Some(t + Duration::from_millis(50)));
+    // Whatever comes first, the tick or the gap's end, serves the request.
+    let next = m.poll_timeout();
+    m.handle_timeout(next);
+    assert_eq!(eager_at(&m), None);
+
+    let mut cfg = Config::lan(ME, ip(1), 7946);
+    cfg.eager_gossip = false;
+    let mut off = Memberlist::new(cfg, Rec::default(), 7, Duration::ZERO);
+    off.gossip_soon();
+    assert_eq!(eager_at(&off), None);
 }

@@ -61,8 +61,7 @@ impl Delegate for SerfState {
             }
             SerfMessage::Query(q) => {
                 if self.handle_query(&q) {
-                    self.query_queue.queue(None, msg.to_vec(), None);
-                    self.query_queue.prune(self.cfg.max_queue_depth);
+                    self.query_queue_push(msg.to_vec());
                 }
             }
             SerfMessage::QueryResponse(r) => self.handle_query_response(r),

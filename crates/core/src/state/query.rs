@@ -424,9 +424,10 @@ impl SerfState {
         Ok((ltime, id, deadline))
     }
 
-    fn query_queue_push(&mut self, raw: Vec<u8>) {
+    pub(crate) fn query_queue_push(&mut self, raw: Vec<u8>) {
         self.query_queue.queue(None, raw, None);
         self.query_queue.prune(self.cfg.max_queue_depth);
+        self.gossip_wanted = true;
     }
 
     /// Receives a query; returns whether to re-broadcast it.

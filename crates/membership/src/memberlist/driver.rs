@@ -39,6 +39,9 @@ pub enum Timer {
     ProbeTimeout,
     /// The next gossip round.
     Gossip,
+    /// An extra gossip round for a newly queued Serf user event or query (see
+    /// [`Memberlist::gossip_soon`](super::Memberlist::gossip_soon)).
+    EagerGossip,
     /// The next anti-entropy push/pull.
     PushPull,
     /// A suspicion timeout (one per suspected node).
@@ -80,4 +83,6 @@ pub struct Stats {
     pub push_pull_rejected: u64,
     /// Gossip rounds run (the driver times the timer step that ran one).
     pub gossip_rounds: u64,
+    /// Of `gossip_rounds`, the extra rounds asked for by [`Memberlist::gossip_soon`](super::Memberlist::gossip_soon).
+    pub eager_gossip_rounds: u64,
 }

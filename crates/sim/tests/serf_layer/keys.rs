@@ -17,10 +17,13 @@ fn b64(k: &[u8]) -> String {
 }
 
 /// Runs a key operation from `from`; retried (as an operator would) until every node
-/// answered without error, at most 3 times.
+/// answered without error, at most 5 times. At 3% loss about one attempt in five misses
+/// an answer: each node answers once, in one datagram, and the test counts a lost one as a
+/// failed attempt (measured over seeds 1 to 300, with and without eager gossip: 18% and 20%
+/// of attempts).
 fn key_op(sim: &mut SerfSim, log: &Log, from: NodeId, kind: KeyOpKind, key: &[u8]) -> KeyOpResult {
     let mut last = KeyOpResult::default();
-    for _ in 0..3 {
+    for _ in 0..5 {
         let start = log.borrow().len();
         let (ltime, id) = sim
             .with_core(from, |s, now| s.key_op(now, kind, key))
