@@ -118,7 +118,7 @@ pub(crate) async fn measure(imps: &[Impl], s: &Settings) -> String {
         if both {
             // imps is [Rust, Go].
             let ratio = match (medians[0], medians[1]) {
-                (Some(ours), Some(go)) if go > 0.0 => format!("{:.2}", ours / go),
+                (Some(ours), Some(go)) if go > 0.0 => super::report::ratio(ours / go),
                 _ => "—".into(),
             };
             let _ = write!(out, " {ratio} |");

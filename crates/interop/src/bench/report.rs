@@ -122,7 +122,7 @@ impl Report {
                 "(no Go)".to_string()
             };
             let ratio = match (median(nums(&r.go)), median(nums(&r.ours))) {
-                (Some(g), Some(o)) if with_go && g > 0.0 => format!("{:.2}", o / g),
+                (Some(g), Some(o)) if with_go && g > 0.0 => ratio(o / g),
                 _ => "—".to_string(),
             };
             out.push_str(&format!(
@@ -151,6 +151,16 @@ impl Report {
 }
 
 /// How a table column names an implementation: "Go" or "ours".
+/// An ours/Go ratio: two decimals, or two significant digits below 0.1 (0.005, not 0.00).
+pub(crate) fn ratio(r: f64) -> String {
+    if r > 0.0 && r < 0.1 {
+        let decimals = (1.0 - r.log10().floor()).max(2.0) as usize;
+        format!("{r:.decimals$}")
+    } else {
+        format!("{r:.2}")
+    }
+}
+
 pub(crate) fn column_name(imp: crate::Impl) -> &'static str {
     match imp {
         crate::Impl::Go => "Go",
@@ -184,5 +194,14 @@ mod tests {
         );
         assert_eq!(r.failures().len(), 1);
         assert!(r.markdown(false).contains("(no Go)"));
+    }
+
+    #[test]
+    fn small_ratios_keep_two_significant_digits() {
+        assert_eq!(ratio(1.5), "1.50");
+        assert_eq!(ratio(0.14), "0.14");
+        assert_eq!(ratio(0.0051), "0.0051");
+        assert_eq!(ratio(0.05), "0.050");
+        assert_eq!(ratio(0.0), "0.00");
     }
 }
