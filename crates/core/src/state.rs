@@ -35,6 +35,13 @@ pub const FLAP_TIMEOUT: Duration = Duration::from_secs(60);
 /// Capacity the event queue keeps once drained.
 const EVENTS_KEPT_CAPACITY: usize = 64;
 
+/// A user event or query queued while its queue holds at most this many messages asks for
+/// an extra gossip round at once ([`serf_membership::Memberlist::gossip_soon`]). Beyond,
+/// the queue has a backlog (a flood of events): the gossip ticks send it, each datagram
+/// packed with as many messages as fit, as Go does. A message stays queued for about
+/// three gossip intervals, so this allows eager sends up to about 100 events a second.
+pub(crate) const EAGER_BACKLOG_MAX: usize = 64;
+
 /// Resync push/pulls allowed at once (see [`SerfState::queue_resync`]).
 const RESYNC_BURST: f64 = 8.0;
 /// Resync push/pulls allowed per second beyond the burst.
@@ -367,7 +374,7 @@ impl SerfState {
     pub(crate) fn queue_event(&mut self, msg: Vec<u8>) {
         self.event_queue.queue(None, msg, None);
         self.event_queue.prune(self.cfg.max_queue_depth);
-        self.gossip_wanted = true;
+        self.gossip_wanted |= self.event_queue.len() <= EAGER_BACKLOG_MAX;
     }
 
     fn check_finished(&mut self) {

@@ -427,7 +427,7 @@ impl SerfState {
     pub(crate) fn query_queue_push(&mut self, raw: Vec<u8>) {
         self.query_queue.queue(None, raw, None);
         self.query_queue.prune(self.cfg.max_queue_depth);
-        self.gossip_wanted = true;
+        self.gossip_wanted |= self.query_queue.len() <= super::EAGER_BACKLOG_MAX;
     }
 
     /// Receives a query; returns whether to re-broadcast it.

@@ -210,3 +210,37 @@ fn eager_gossip_spreads_user_events_without_waiting_for_ticks() {
         "datagrams: eager {eager_packets}, ticks only {tick_packets}"
     );
 }
+
+/// Under a flood of events the gossip ticks carry the backlog, packed, as in Go: an event
+/// queued behind more than 64 others asks for no extra round.
+#[test]
+fn a_backlog_of_events_waits_for_the_gossip_ticks() {
+    use serf_membership::Timer;
+    let (mut sim, _log) = serf_sim(1, |_, _, _| {});
+    let ids = converged(&mut sim, 3);
+    let eager_armed = |sim: &SerfSim| {
+        sim.core(ids[0])
+            .memberlist()
+            .timers()
+            .any(|(t, _)| t == Timer::EagerGossip)
+    };
+    sim.with_core(ids[0], |s, _| {
+        for i in 0..100 {
+            s.user_event(&format!("flood-{i}"), b"", false)
+                .expect("event accepted");
+        }
+    });
+    let rounds = sim.core(ids[0]).memberlist().stats().eager_gossip_rounds;
+    sim.run_for(secs(0.001));
+    assert_eq!(
+        sim.core(ids[0]).memberlist().stats().eager_gossip_rounds,
+        rounds + 1,
+        "the first events of the flood went out at once"
+    );
+    sim.with_core(ids[0], |s, _| s.user_event("one-more", b"", false))
+        .expect("event accepted");
+    assert!(
+        !eager_armed(&sim),
+        "an event behind a backlog asked for an extra round"
+    );
+}
