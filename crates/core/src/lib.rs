@@ -617,6 +617,7 @@ impl Serf {
         st.leave_intent_sent = !others;
         if others {
             st.queue_intent(SerfMessage::Leave(msg).encode(), Some(LEAVE_INTENT_TOKEN));
+            self.ml.gossip_soon();
         }
         let deadline = now + self.state().cfg.broadcast_timeout;
         self.leave = LeavePhase::Intent { deadline };

@@ -663,7 +663,10 @@ impl<D: Delegate> Memberlist<D> {
             n.name() != self.cfg.name
                 && matches!(n.state, NodeStateKind::Alive | NodeStateKind::Suspect)
         });
-        if !others {
+        if others {
+            // The dead-about-self message goes out at once, not at the next tick.
+            self.gossip_soon();
+        } else {
             self.leave_done = true;
         }
     }

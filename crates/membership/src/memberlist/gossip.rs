@@ -76,7 +76,8 @@ impl<D: Delegate> Memberlist<D> {
 
     /// Asks for an extra gossip round, outside the gossip ticks, to send what was just
     /// queued: Serf calls it when a user event or query, its own or a new one received,
-    /// enters its broadcast queue ([`Config::eager_gossip`]).
+    /// enters its broadcast queue, and when it queues its own leave intent; a leave here
+    /// asks for one for its dead-about-self message ([`Config::eager_gossip`]).
     ///
     /// Go's memberlist sends queued messages only at its gossip ticks, whose phase is fixed
     /// when the process starts. A message therefore waits for the next tick at every hop,

@@ -98,3 +98,48 @@ fn lone_node_leaves_at_once() {
     assert!(stopped);
     assert_eq!(sim.core(a).leave_result(), Some(Ok(())));
 }
+
+/// Time (s) until every other node of 6 sees `leaver` left, for each seed.
+fn leave_seen_after(seeds: std::ops::RangeInclusive<u64>, eager: bool) -> Vec<f64> {
+    let mut out = Vec::new();
+    for seed in seeds {
+        let (mut sim, _log) = serf_sim(seed, move |_, cfg, _| cfg.eager_gossip = eager);
+        let ids = converged(&mut sim, 6);
+        let leaver = ids[2];
+        let others: Vec<_> = ids.iter().copied().filter(|&i| i != leaver).collect();
+        let started = sim.now();
+        sim.leave(leaver);
+        let left = sim.run_until(
+            |s| all_see(s, &others, leaver, Some(MemberStatus::Left)),
+            secs(30.0),
+        );
+        assert!(
+            left,
+            "seed {seed}, eager {eager}: not everyone saw the leave"
+        );
+        out.push((sim.now() - started).as_secs_f64());
+    }
+    out.sort_by(f64::total_cmp);
+    out
+}
+
+/// With eager gossip the leave intent and then the dead-about-self message go out at once
+/// instead of at the leaver's next gossip tick: everyone sees the leave sooner.
+#[test]
+fn eager_gossip_speeds_up_a_graceful_leave() {
+    let ticks = leave_seen_after(1..=24, false);
+    let eager = leave_seen_after(1..=24, true);
+    let median = |v: &[f64]| v[v.len() / 2];
+    eprintln!(
+        "graceful leave, 6 nodes, everyone sees left after (s, median / worst of 24): \
+         ticks only {:.3} / {:.3}, eager {:.3} / {:.3}",
+        median(&ticks),
+        ticks[ticks.len() - 1],
+        median(&eager),
+        eager[eager.len() - 1]
+    );
+    assert!(
+        median(&eager) < median(&ticks),
+        "eager {eager:?}, ticks only {ticks:?}"
+    );
+}
