@@ -139,7 +139,7 @@ impl Settings {
                 tails,
                 events,
                 runs: 0,
-                sizes: sizes.clone(),
+                sizes,
                 settle,
             }
         } else {
@@ -159,7 +159,7 @@ impl Settings {
                 tails,
                 events,
                 runs: 0,
-                sizes: sizes.clone(),
+                sizes,
                 settle,
             }
         };

@@ -150,8 +150,7 @@ impl Report {
     }
 }
 
-/// How a table column names an implementation: "Go" or "ours".
-/// An ours/Go ratio: two decimals, or two significant digits below 0.1 (0.005, not 0.00).
+/// An ours/Go ratio: two decimals, or two significant digits below 0.1 (0.0050, not 0.00).
 pub(crate) fn ratio(r: f64) -> String {
     if r > 0.0 && r < 0.1 {
         let decimals = (1.0 - r.log10().floor()).max(2.0) as usize;
@@ -161,6 +160,7 @@ pub(crate) fn ratio(r: f64) -> String {
     }
 }
 
+/// How a table column names an implementation: "Go" or "ours".
 pub(crate) fn column_name(imp: crate::Impl) -> &'static str {
     match imp {
         crate::Impl::Go => "Go",
